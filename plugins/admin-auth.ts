@@ -1,0 +1,52 @@
+// Guards admin routes: `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time.
+// Without ADMIN_TOKEN the routes answer loopback clients only.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    adminGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    isAdminRequest: (request: FastifyRequest) => boolean
+  }
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest()
+
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (header === undefined) return undefined
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+  return match?.[1]
+}
+
+export function isLoopback(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.')
+}
+
+export default fp(
+  async (app) => {
+    const { adminToken } = app.config
+    // Hashing both sides gives equal lengths, so timingSafeEqual never leaks the length.
+    const expected = adminToken === undefined ? undefined : digest(adminToken)
+    if (expected === undefined) {
+      app.log.warn('ADMIN_TOKEN is not set: admin routes answer loopback clients only')
+    }
+
+    app.decorate('isAdminRequest', (request: FastifyRequest): boolean => {
+      if (expected === undefined) return isLoopback(request.socket.remoteAddress ?? '')
+      const token = bearerToken(request)
+      return token !== undefined && timingSafeEqual(digest(token), expected)
+    })
+
+    app.decorate('adminGuard', async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+      if (app.isAdminRequest(request)) return
+      const message =
+        expected === undefined
+          ? 'admin routes answer loopback clients only while ADMIN_TOKEN is unset'
+          : 'missing or invalid admin token: send Authorization: Bearer <ADMIN_TOKEN>'
+      await reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message })
+    })
+  },
+  { name: 'admin-auth', dependencies: ['config'] },
+)

@@ -1,0 +1,31 @@
+// OpenAPI generated from the route schemas, served at /openapi.json, Swagger UI at /docs.
+import fp from 'fastify-plugin'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+
+export const OPENAPI_INFO = {
+  title: 'duet',
+  description:
+    'Real-time 1:1 chat server. The chat itself runs over the WebSocket protocol on `/ws` ' +
+    '(see docs/PROTOCOL.md and openapi/asyncapi.json); these are the HTTP routes around it.',
+  version: '1.0.0',
+}
+
+export default fp(
+  async (app) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: OPENAPI_INFO,
+        components: {
+          securitySchemes: {
+            bearerAuth: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN for admin routes' },
+          },
+        },
+      },
+    })
+    await app.register(swaggerUi, { routePrefix: '/docs' })
+    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  },
+  { name: 'docs' },
+)

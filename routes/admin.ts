@@ -1,0 +1,81 @@
+// Admin routes: who is online and which connections are live. Bearer ADMIN_TOKEN.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { adminSecurity, ErrorResponse } from './common-schemas.js'
+
+const OnlineResponse = Type.Object({
+  count: Type.Integer(),
+  uids: Type.Array(Type.String()),
+})
+
+const SessionEntry = Type.Object({
+  id: Type.String(),
+  uid: Type.String(),
+  joined: Type.Union([Type.String(), Type.Null()], { description: 'the open conversation (peer uid) or null' }),
+  connectedAt: Type.String({ format: 'date-time' }),
+  remoteAddress: Type.String(),
+  node: Type.String(),
+})
+
+const SessionsResponse = Type.Object({
+  count: Type.Integer(),
+  sessions: Type.Array(SessionEntry),
+})
+
+const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRequest', app.adminGuard)
+  const unauthorized = { 401: ErrorResponse }
+
+  app.get(
+    '/admin/online',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Bound users online now',
+        security: adminSecurity,
+        response: { 200: OnlineResponse, ...unauthorized },
+      },
+    },
+    async () => {
+      const uids = app.hub.onlineUids()
+      return { count: uids.length, uids }
+    },
+  )
+
+  app.get(
+    '/admin/sessions',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Live bound connections',
+        security: adminSecurity,
+        response: { 200: SessionsResponse, ...unauthorized },
+      },
+    },
+    async () => {
+      const sessions = app.hub.listSessions()
+      return { count: sessions.length, sessions }
+    },
+  )
+
+  app.delete(
+    '/admin/sessions/:id',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Disconnect one session',
+        security: adminSecurity,
+        params: Type.Object({ id: Type.String({ maxLength: 128 }) }),
+        response: { 204: Type.Null({ description: 'disconnected' }), 404: ErrorResponse, ...unauthorized },
+      },
+    },
+    async (request, reply) => {
+      if (!app.hub.kick(request.params.id)) {
+        return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such session' })
+      }
+      return reply.code(204).send(null)
+    },
+  )
+}
+
+export default adminRoutes

@@ -1,0 +1,13 @@
+// Schemas more than one route answers with.
+import { Type } from '@sinclair/typebox'
+
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String(),
+    message: Type.String(),
+  },
+  { $id: 'ErrorResponse', description: 'Every HTTP error has this shape.' },
+)
+
+export const adminSecurity = [{ bearerAuth: [] }]

@@ -1,0 +1,45 @@
+// The one place server frames are built and serialised. The serializer is compiled
+// once from the ServerFrame schema, so encoding a frame allocates no intermediate tree.
+import fastJson from 'fast-json-stringify'
+import { Code, CODE_TABLE } from './codes.js'
+import { ServerFrame } from './schemas.js'
+import type { StoredMessage } from '../store/message-store.js'
+
+export const encodeFrame: (frame: ServerFrame) => string = fastJson(ServerFrame)
+
+const ERROR_TYPE = new Map<number, string>(CODE_TABLE.filter((c) => c.error && c.type !== 'as sent').map((c) => [c.code, c.type]))
+
+/** A reply to a client frame; `type` is the client's type unless the code table fixes it. */
+export function replyFrame(
+  code: Code,
+  type: string,
+  msg: string,
+  fields: { uid?: string; touid?: string; ref?: string | undefined } = {},
+): ServerFrame {
+  const frame: ServerFrame = {
+    type: ERROR_TYPE.get(code) ?? type,
+    error: code >= 400,
+    code,
+    msg,
+    uid: fields.uid ?? '',
+    touid: fields.touid ?? '',
+  }
+  if (fields.ref !== undefined) frame.ref = fields.ref
+  return frame
+}
+
+/** Code 200: a chat message pushed to its recipient. */
+export function messageFrame(message: StoredMessage, offline: boolean): ServerFrame {
+  const frame: ServerFrame = {
+    type: 'send',
+    error: false,
+    code: Code.MESSAGE,
+    msg: message.msg,
+    uid: message.from,
+    touid: message.to,
+    mid: message.mid,
+    ts: message.ts,
+  }
+  if (offline) frame.offline = true
+  return frame
+}

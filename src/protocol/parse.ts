@@ -1,0 +1,65 @@
+// Turns one raw WebSocket message into a typed client frame or the single error reply
+// it deserves. Validators are compiled once, at module load.
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import type { TSchema } from '@sinclair/typebox'
+import { Code } from './codes.js'
+import { ClientFrameSchemas, REF_MAX, type ClientFrame, type ClientFrameType } from './schemas.js'
+
+export interface FrameError {
+  code: Code
+  /** The client's `type` when it could be read, else "". */
+  type: string
+  ref: string | undefined
+  msg: string
+}
+
+export type ParseResult = { ok: true; frame: ClientFrame } | { ok: false; error: FrameError }
+
+const validators = Object.fromEntries(
+  Object.entries(ClientFrameSchemas).map(([type, schema]) => [type, TypeCompiler.Compile(schema as TSchema)]),
+) as Record<ClientFrameType, TypeCheck<TSchema>>
+
+const TYPE_ECHO_MAX = 32
+
+export function parseFrame(data: string): ParseResult {
+  let value: unknown
+  try {
+    value = JSON.parse(data)
+  } catch {
+    return fail(Code.NOT_JSON, '', undefined, 'frame is not valid JSON')
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fail(Code.NOT_JSON, '', undefined, 'frame must be a JSON object')
+  }
+  const record = value as Record<string, unknown>
+  const ref = typeof record.ref === 'string' && record.ref.length <= REF_MAX ? record.ref : undefined
+  const type = record.type
+  if (typeof type !== 'string') {
+    const msg = type === undefined ? 'type: required (bind, send, join or exit)' : 'type: must be a string'
+    return fail(Code.BAD_FRAME, '', ref, msg)
+  }
+  const echoType = type.length <= TYPE_ECHO_MAX ? type : ''
+  if (!Object.hasOwn(validators, type)) {
+    return fail(Code.UNKNOWN_TYPE, echoType, ref, `type: unknown type, expected bind, send, join or exit`)
+  }
+  const validator = validators[type as ClientFrameType]
+  if (!validator.Check(value)) {
+    const first = validator.Errors(value).First()
+    const field = first?.path.slice(1) || 'frame'
+    return fail(Code.BAD_FRAME, echoType, ref, `${field}: ${first?.message ?? 'invalid'}`)
+  }
+  return { ok: true, frame: value as ClientFrame }
+}
+
+function fail(code: Code, type: string, ref: string | undefined, msg: string): ParseResult {
+  return { ok: false, error: { code, type, ref, msg } }
+}
+
+/** Length in characters (code points), counting surrogate pairs once. */
+export function charLength(text: string, limit: number): number {
+  // Fast path: UTF-16 units bound code points from above.
+  if (text.length <= limit) return text.length
+  let count = 0
+  for (const _ of text) count++
+  return count
+}

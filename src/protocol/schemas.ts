@@ -1,0 +1,79 @@
+// TypeBox schemas of every frame on /ws. The validators (parse.ts), the serializer
+// (frames.ts), the AsyncAPI/OpenAPI docs and the typed client all derive from these.
+import { Type, type Static } from '@sinclair/typebox'
+
+export const UID_MAX = 128
+export const REF_MAX = 64
+
+export const Uid = Type.String({ minLength: 1, maxLength: UID_MAX, description: 'a user id' })
+export const Ref = Type.String({ maxLength: REF_MAX, description: 'client correlation id, echoed on every direct reply' })
+export const Mid = Type.String({ pattern: '^[0-9]{1,20}$', description: 'server message id: digits, strictly increasing per recipient' })
+
+export const BindFrame = Type.Object(
+  {
+    type: Type.Literal('bind'),
+    uid: Uid,
+    token: Type.Optional(Type.String({ maxLength: 8192, description: 'JWT whose `sub` is `uid` (when auth is on)' })),
+    since: Type.Optional(Mid),
+    ref: Type.Optional(Ref),
+  },
+  { $id: 'BindFrame', description: 'Bind this connection to `uid`.' },
+)
+
+export const SendFrame = Type.Object(
+  {
+    type: Type.Literal('send'),
+    uid: Type.Optional(Uid),
+    touid: Uid,
+    msg: Type.String({ description: 'the message text' }),
+    ref: Type.Optional(Ref),
+  },
+  { $id: 'SendFrame', description: 'Send `msg` to `touid`.' },
+)
+
+export const JoinFrame = Type.Object(
+  {
+    type: Type.Literal('join'),
+    uid: Type.Optional(Uid),
+    touid: Uid,
+    ref: Type.Optional(Ref),
+  },
+  { $id: 'JoinFrame', description: 'Open the conversation with `touid`: their messages are read.' },
+)
+
+export const ExitFrame = Type.Object(
+  {
+    type: Type.Literal('exit'),
+    uid: Type.Optional(Uid),
+    touid: Type.Optional(Type.String({ maxLength: UID_MAX, description: 'ignored: exit leaves whatever conversation is open' })),
+    ref: Type.Optional(Ref),
+  },
+  { $id: 'ExitFrame', description: 'Leave the open conversation.' },
+)
+
+export const ClientFrameSchemas = { bind: BindFrame, send: SendFrame, join: JoinFrame, exit: ExitFrame } as const
+export type ClientFrameType = keyof typeof ClientFrameSchemas
+
+export type BindFrame = Static<typeof BindFrame>
+export type SendFrame = Static<typeof SendFrame>
+export type JoinFrame = Static<typeof JoinFrame>
+export type ExitFrame = Static<typeof ExitFrame>
+export type ClientFrame = BindFrame | SendFrame | JoinFrame | ExitFrame
+
+export const ServerFrame = Type.Object(
+  {
+    type: Type.String({ description: 'the event this frame answers: bind, send, join, exit, or "" if unreadable' }),
+    error: Type.Boolean(),
+    code: Type.Integer({ description: 'see the code table' }),
+    msg: Type.String({ description: 'error text, or the chat message on code 200' }),
+    uid: Type.String({ description: 'sender on 200; the bound uid on bind replies; "" where it does not apply' }),
+    touid: Type.String({ description: 'recipient on 200 and 204; the peer on 202/203; "" where it does not apply' }),
+    ref: Type.Optional(Ref),
+    mid: Type.Optional(Mid),
+    ts: Type.Optional(Type.Integer({ description: 'server time, ms since epoch' })),
+    offline: Type.Optional(Type.Boolean({ description: 'true on messages replayed at bind' })),
+    reset: Type.Optional(Type.Boolean({ description: 'true on 201 when `since` was ahead of the store' })),
+  },
+  { $id: 'ServerFrame', description: 'Every server frame carries the six seed fields.' },
+)
+export type ServerFrame = Static<typeof ServerFrame>

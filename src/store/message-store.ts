@@ -1,0 +1,78 @@
+// The storage contract the hub and the REST routes depend on. Every implementation
+// (memory, SQLite, PostgreSQL) passes the same contract suite in test/store/.
+
+/** A message as the store keeps it. `mid` is a string of digits, strictly increasing per recipient. */
+export interface StoredMessage {
+  mid: string
+  from: string
+  to: string
+  msg: string
+  /** Server time the message was stored, ms since epoch. */
+  ts: number
+  read: boolean
+}
+
+export interface NewMessage {
+  from: string
+  to: string
+  msg: string
+  /** The sender's correlation id: a second append with the same (from, ref) returns the first message. */
+  ref?: string
+  /** True when the recipient has the conversation with `from` open right now. */
+  read: boolean
+  /** True when the message is about to be pushed to a live connection of the recipient. */
+  delivered: boolean
+}
+
+export interface AppendResult {
+  message: StoredMessage
+  /** True when (from, ref) was already stored: nothing new was written. */
+  duplicate: boolean
+}
+
+export interface ConversationSummary {
+  peer: string
+  unread: number
+  lastMessage: Omit<StoredMessage, 'read'>
+}
+
+export interface MessageStore {
+  /** `memory`, `sqlite` or `postgres`: for logs and /readyz. */
+  readonly kind: string
+
+  /** Resolves once the message is durably committed; rejects if it was not stored. */
+  append(message: NewMessage): Promise<AppendResult>
+
+  /** The highest mid addressed to `uid`, `"0"` if none. */
+  headMid(uid: string): Promise<string>
+
+  /** Messages to `uid` with mid > `afterMid`, ascending, at most `limit`. Read or not. */
+  since(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]>
+
+  /** Messages to `uid` never pushed to a live connection, ascending, at most `limit`. */
+  undelivered(uid: string, limit: number): Promise<StoredMessage[]>
+
+  /** Marks every message to `uid` with mid <= `uptoMid` as delivered. */
+  markDelivered(uid: string, uptoMid: string): Promise<void>
+
+  /** Marks every message from `peer` to `uid` as read; resolves with how many changed. */
+  markRead(uid: string, peer: string): Promise<number>
+
+  /** Messages from `peer` to `uid` not yet read, counted from the rows. */
+  unreadCount(uid: string, peer: string): Promise<number>
+
+  /** The user's conversations, most recent first. */
+  conversations(uid: string): Promise<ConversationSummary[]>
+
+  /** Messages between `uid` and `peer` with mid < `before` (or the newest), newest first. */
+  history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]>
+
+  /** Deletes messages stored before `ts` (ms since epoch); resolves with how many went. */
+  purgeBefore(ts: number): Promise<number>
+
+  /** Rejects when the store cannot serve: for /readyz. */
+  ping(): Promise<void>
+
+  /** Flushes pending writes and releases the connection. */
+  close(): Promise<void>
+}

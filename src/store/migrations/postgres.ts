@@ -1,0 +1,69 @@
+// PostgreSQL schema, versioned in duet_migrations. Runs under a transaction-scoped advisory
+// lock, so several nodes starting at once apply each migration exactly once.
+import type { ClientBase } from 'pg'
+
+/** Quotes an identifier (schema name) for interpolation into SQL. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`
+}
+
+// Each entry takes the quoted schema name.
+const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
+  // 1: the mid counter and messages. One counter row, not a sequence: the batch transaction
+  // takes its row lock, so batches commit one at a time across nodes and mid order is
+  // commit order (a `since` reader can never see mid N+1 before mid N).
+  (s) => `
+    CREATE TABLE ${s}.duet_seq (
+      id boolean PRIMARY KEY DEFAULT true CHECK (id),
+      v  bigint  NOT NULL
+    );
+    INSERT INTO ${s}.duet_seq (id, v) VALUES (true, 0);
+    CREATE TABLE ${s}.duet_messages (
+      mid       bigint  PRIMARY KEY,
+      sender    text    NOT NULL,
+      recipient text    NOT NULL,
+      msg       text    NOT NULL,
+      ts        bigint  NOT NULL,
+      read      boolean NOT NULL,
+      delivered boolean NOT NULL,
+      ref       text
+    );
+    -- since / headMid
+    CREATE INDEX duet_messages_recipient_mid ON ${s}.duet_messages (recipient, mid);
+    -- undelivered, markDelivered
+    CREATE INDEX duet_messages_undelivered ON ${s}.duet_messages (recipient, mid) WHERE NOT delivered;
+    -- unreadCount, markRead, the unread column of conversations
+    CREATE INDEX duet_messages_unread ON ${s}.duet_messages (recipient, sender) WHERE NOT read;
+    -- the pair index, one per direction: history merges the two newest-first scans, and
+    -- conversations groups each side by peer
+    CREATE INDEX duet_messages_sender_pair ON ${s}.duet_messages (sender, recipient, mid);
+    CREATE INDEX duet_messages_recipient_pair ON ${s}.duet_messages (recipient, sender, mid);
+    -- idempotent resend
+    CREATE UNIQUE INDEX duet_messages_sender_ref ON ${s}.duet_messages (sender, ref) WHERE ref IS NOT NULL;`,
+]
+
+export async function migratePostgres(client: ClientBase, schema: string): Promise<void> {
+  const s = quoteIdent(schema)
+  await client.query('BEGIN')
+  try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`duet:migrate:${schema}`])
+    // Checked first: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when it exists.
+    const found = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
+    if (found.rowCount === 0) await client.query(`CREATE SCHEMA ${s}`)
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.duet_migrations (
+         version    integer     PRIMARY KEY,
+         applied_at timestamptz NOT NULL DEFAULT now()
+       )`,
+    )
+    const done = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.duet_migrations`)
+    for (let v = done.rows[0]?.v ?? 0; v < MIGRATIONS.length; v++) {
+      await client.query(MIGRATIONS[v]!(s))
+      await client.query(`INSERT INTO ${s}.duet_migrations (version) VALUES ($1)`, [v + 1])
+    }
+    await client.query('COMMIT')
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined)
+    throw error
+  }
+}

@@ -1,0 +1,358 @@
+// PostgreSQL MessageStore (node-postgres), safe for several nodes on one database.
+// Writes are group-committed: one transaction per batch, a run of appends as one multi-row
+// INSERT. Every write batch first locks the single duet_seq row, so batches commit one at a
+// time cluster-wide: mids are handed out in commit order (a `since` replay never skips a
+// late commit), and two batches can never deadlock on message rows.
+import pg from 'pg'
+import type { PoolClient, QueryConfig } from 'pg'
+import type {
+  AppendResult,
+  ConversationSummary,
+  MessageStore,
+  NewMessage,
+  StoredMessage,
+} from './message-store.js'
+import { MAX_MID, midBound } from './mid.js'
+import { migratePostgres, quoteIdent } from './migrations/postgres.js'
+import type { StoreLogger } from './store-logger.js'
+import { WriteBatcher, type QueuedWrite } from './write-batcher.js'
+
+export interface PostgresStoreOptions {
+  /** postgres:// or postgresql:// URL. A `schema` query parameter is used (and stripped) when `schema` is not given. */
+  url: string
+  /** Schema holding the tables, created if missing; default `public`. */
+  schema?: string
+  /** Connections in the pool; default 10. */
+  poolSize?: number
+  /** Most writes per transaction; default 512. */
+  maxBatch?: number
+  logger?: StoreLogger
+}
+
+interface AppendWrite extends QueuedWrite {
+  kind: 'append'
+  input: NewMessage
+  resolve(result: AppendResult): void
+}
+interface MarkReadWrite extends QueuedWrite {
+  kind: 'markRead'
+  uid: string
+  peer: string
+  resolve(changed: number): void
+}
+interface MarkDeliveredWrite extends QueuedWrite {
+  kind: 'markDelivered'
+  uid: string
+  upto: string
+  resolve(): void
+}
+type PgWrite = AppendWrite | MarkReadWrite | MarkDeliveredWrite
+
+interface MessageRow {
+  mid: string
+  sender: string
+  recipient: string
+  msg: string
+  ts: string
+  read: boolean
+}
+
+type Statement = Pick<QueryConfig, 'name' | 'text'>
+
+function statements(schema: string) {
+  const s = quoteIdent(schema)
+  const T = `${s}.duet_messages`
+  const cols = 'mid, sender, recipient, msg, ts, read'
+  // Named, so each connection parses and plans them once.
+  const q = (name: string, text: string): Statement => ({ name: `duet_${name}`, text })
+  return {
+    takeMids: q('take_mids', `UPDATE ${s}.duet_seq SET v = v + $1 RETURNING v`),
+    insert: q(
+      'insert',
+      `INSERT INTO ${T} (mid, sender, recipient, msg, ts, read, delivered, ref)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bool[], $7::bool[], $8::text[])
+       ON CONFLICT (sender, ref) WHERE ref IS NOT NULL DO NOTHING RETURNING mid`,
+    ),
+    byRefs: q(
+      'by_refs',
+      `SELECT ${cols}, ref FROM ${T} WHERE (sender, ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    ),
+    markRead: q('mark_read', `UPDATE ${T} SET read = true WHERE recipient = $1 AND sender = $2 AND NOT read`),
+    markDelivered: q(
+      'mark_delivered',
+      `UPDATE ${T} SET delivered = true WHERE recipient = $1 AND NOT delivered AND mid <= $2`,
+    ),
+    head: q('head', `SELECT mid FROM ${T} WHERE recipient = $1 ORDER BY mid DESC LIMIT 1`),
+    since: q('since', `SELECT ${cols} FROM ${T} WHERE recipient = $1 AND mid > $2 ORDER BY mid LIMIT $3`),
+    undelivered: q(
+      'undelivered',
+      `SELECT ${cols} FROM ${T} WHERE recipient = $1 AND NOT delivered ORDER BY mid LIMIT $2`,
+    ),
+    unread: q('unread', `SELECT count(*) AS n FROM ${T} WHERE recipient = $1 AND sender = $2 AND NOT read`),
+    // Both directions, each newest first through its pair index; the second half skips
+    // self-messages, which the first half already returned.
+    history: q(
+      'history',
+      `(SELECT ${cols} FROM ${T} WHERE sender = $2 AND recipient = $1 AND mid < $3 ORDER BY mid DESC LIMIT $4)
+       UNION ALL
+       (SELECT ${cols} FROM ${T} WHERE sender = $1 AND recipient = $2 AND sender <> recipient AND mid < $3
+        ORDER BY mid DESC LIMIT $4)
+       ORDER BY mid DESC LIMIT $4`,
+    ),
+    conversations: q(
+      'conversations',
+      `WITH last AS (
+         SELECT peer, max(mid) AS mid FROM (
+           SELECT sender AS peer, max(mid) AS mid FROM ${T} WHERE recipient = $1 GROUP BY sender
+           UNION ALL
+           SELECT recipient AS peer, max(mid) AS mid FROM ${T} WHERE sender = $1 GROUP BY recipient
+         ) sides GROUP BY peer
+       ), unread AS (
+         SELECT sender AS peer, count(*) AS n FROM ${T} WHERE recipient = $1 AND NOT read GROUP BY sender
+       )
+       SELECT last.peer, coalesce(unread.n, 0) AS unread, m.mid, m.sender, m.recipient, m.msg, m.ts
+       FROM last JOIN ${T} m ON m.mid = last.mid LEFT JOIN unread ON unread.peer = last.peer
+       ORDER BY m.mid DESC`,
+    ),
+    purge: q('purge', `DELETE FROM ${T} WHERE ts < $1`),
+  }
+}
+
+export class PostgresMessageStore implements MessageStore {
+  readonly kind = 'postgres'
+  readonly schema: string
+  private readonly pool: pg.Pool
+  private readonly sql: ReturnType<typeof statements>
+  private readonly batcher: WriteBatcher<PgWrite>
+  private readonly logger: StoreLogger | undefined
+  private closed = false
+
+  /** Call `start()` before use: it creates or migrates the schema. */
+  constructor(options: PostgresStoreOptions) {
+    const { url, schema } = resolveSchema(options.url, options.schema)
+    this.schema = schema
+    this.logger = options.logger
+    this.pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, application_name: 'duet' })
+    // An idle connection dropped by the server must not crash the process; the pool replaces it.
+    this.pool.on('error', (err) => this.logger?.error({ err }, 'idle postgres connection failed'))
+    this.sql = statements(schema)
+    this.batcher = new WriteBatcher((batch) => this.commitBatch(batch), options.maxBatch ?? 512)
+  }
+
+  /** Runs the migrations (safe on several nodes at once); resolves with the ready store. */
+  async start(): Promise<this> {
+    try {
+      const client = await this.pool.connect()
+      try {
+        await migratePostgres(client, this.schema)
+      } finally {
+        client.release()
+      }
+    } catch (error) {
+      await this.pool.end().catch(() => undefined)
+      throw error
+    }
+    return this
+  }
+
+  append(input: NewMessage): Promise<AppendResult> {
+    // PostgreSQL text cannot hold NUL; failing here keeps it from failing a whole batch.
+    if ([input.from, input.to, input.msg, input.ref ?? ''].some((text) => text.includes('\u0000'))) {
+      return Promise.reject(new Error('postgres store cannot store text containing NUL (\\u0000)'))
+    }
+    return this.enqueue<AppendResult>((resolve, fail) => ({ kind: 'append', input, resolve, fail }))
+  }
+
+  async headMid(uid: string): Promise<string> {
+    const { rows } = await this.pool.query<{ mid: string }>({ ...this.sql.head, values: [uid] })
+    return rows[0]?.mid ?? '0'
+  }
+
+  async since(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
+    const values = [uid, String(midBound(afterMid)), limit]
+    const { rows } = await this.pool.query<MessageRow>({ ...this.sql.since, values })
+    return rows.map(toMessage)
+  }
+
+  async undelivered(uid: string, limit: number): Promise<StoredMessage[]> {
+    const { rows } = await this.pool.query<MessageRow>({ ...this.sql.undelivered, values: [uid, limit] })
+    return rows.map(toMessage)
+  }
+
+  markDelivered(uid: string, uptoMid: string): Promise<void> {
+    const upto = String(midBound(uptoMid))
+    return this.enqueue<void>((resolve, fail) => ({ kind: 'markDelivered', uid, upto, resolve, fail }))
+  }
+
+  markRead(uid: string, peer: string): Promise<number> {
+    return this.enqueue<number>((resolve, fail) => ({ kind: 'markRead', uid, peer, resolve, fail }))
+  }
+
+  async unreadCount(uid: string, peer: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>({ ...this.sql.unread, values: [uid, peer] })
+    return Number(rows[0]?.n ?? 0)
+  }
+
+  async conversations(uid: string): Promise<ConversationSummary[]> {
+    const { rows } = await this.pool.query<Omit<MessageRow, 'read'> & { peer: string; unread: string }>({
+      ...this.sql.conversations,
+      values: [uid],
+    })
+    return rows.map((row) => ({
+      peer: row.peer,
+      unread: Number(row.unread),
+      lastMessage: { mid: row.mid, from: row.sender, to: row.recipient, msg: row.msg, ts: Number(row.ts) },
+    }))
+  }
+
+  async history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]> {
+    const bound = String(before === null ? MAX_MID : midBound(before))
+    const { rows } = await this.pool.query<MessageRow>({ ...this.sql.history, values: [uid, peer, bound, limit] })
+    return rows.map(toMessage)
+  }
+
+  async purgeBefore(ts: number): Promise<number> {
+    const result = await this.pool.query({ ...this.sql.purge, values: [ts] })
+    return result.rowCount ?? 0
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1')
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.batcher.drain()
+    await this.pool.end()
+  }
+
+  private enqueue<R>(build: (resolve: (value: R) => void, fail: (error: unknown) => void) => PgWrite): Promise<R> {
+    if (this.closed) return Promise.reject(new Error('postgres store is closed'))
+    return new Promise<R>((resolve, reject) => this.batcher.push(build(resolve, reject)))
+  }
+
+  private async commitBatch(batch: PgWrite[]): Promise<void> {
+    const client = await this.pool.connect()
+    let committing = false
+    try {
+      await client.query('BEGIN')
+      const settle = await this.applyBatch(client, batch)
+      committing = true
+      await client.query('COMMIT')
+      client.release()
+      settle()
+    } catch (error) {
+      if (committing) {
+        // The outcome of a failed COMMIT may be unknown: report it rather than write twice.
+        client.release(true)
+        for (const write of batch) write.fail(error)
+        return
+      }
+      const rolledBack = await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      )
+      client.release(!rolledBack)
+      if (batch.length === 1) return batch[0]!.fail(error)
+      // Nothing committed: replay each write alone, in order, so only a bad one fails.
+      this.logger?.warn({ err: error, size: batch.length }, 'postgres batch failed; replaying its writes one by one')
+      for (const write of batch) await this.commitBatch([write]).catch((e: unknown) => write.fail(e))
+    }
+  }
+
+  /** Runs the batch's writes in submission order; returns what settles them after COMMIT. */
+  private async applyBatch(client: PoolClient, batch: PgWrite[]): Promise<() => void> {
+    const appendCount = batch.filter((write) => write.kind === 'append').length
+    // Taken even when there is nothing to append: the row lock is what orders batches.
+    const seq = await client.query<{ v: string }>({ ...this.sql.takeMids, values: [appendCount] })
+    let nextMid = BigInt(seq.rows[0]!.v) - BigInt(appendCount) + 1n
+    const ts = Date.now()
+    const settlers: Array<() => void> = []
+    let run: AppendWrite[] = []
+    const insertPendingRun = async (): Promise<void> => {
+      if (run.length === 0) return
+      settlers.push(await this.insertRun(client, run, nextMid, ts))
+      nextMid += BigInt(run.length)
+      run = []
+    }
+    for (const write of batch) {
+      if (write.kind === 'append') {
+        run.push(write)
+        continue
+      }
+      await insertPendingRun()
+      if (write.kind === 'markRead') {
+        const result = await client.query({ ...this.sql.markRead, values: [write.uid, write.peer] })
+        const changed = result.rowCount ?? 0
+        settlers.push(() => write.resolve(changed))
+      } else {
+        await client.query({ ...this.sql.markDelivered, values: [write.uid, write.upto] })
+        settlers.push(() => write.resolve())
+      }
+    }
+    await insertPendingRun()
+    return () => {
+      for (const settle of settlers) settle()
+    }
+  }
+
+  /** Inserts consecutive appends with mids firstMid, firstMid+1, ...; a (sender, ref) already stored is a duplicate. */
+  private async insertRun(client: PoolClient, run: AppendWrite[], firstMid: bigint, ts: number): Promise<() => void> {
+    const mids = run.map((_, i) => String(firstMid + BigInt(i)))
+    const inputs = run.map((write) => write.input)
+    const { rows } = await client.query<{ mid: string }>({
+      ...this.sql.insert,
+      values: [
+        mids,
+        inputs.map((m) => m.from),
+        inputs.map((m) => m.to),
+        inputs.map((m) => m.msg),
+        inputs.map(() => ts),
+        inputs.map((m) => m.read),
+        inputs.map((m) => m.delivered),
+        inputs.map((m) => m.ref ?? null),
+      ],
+    })
+    const inserted = new Set(rows.map((row) => row.mid))
+    const duplicates = inputs.filter((_, i) => !inserted.has(mids[i]!))
+    const stored = new Map<string, StoredMessage>()
+    if (duplicates.length > 0) {
+      const found = await client.query<MessageRow & { ref: string }>({
+        ...this.sql.byRefs,
+        values: [duplicates.map((m) => m.from), duplicates.map((m) => m.ref ?? '')],
+      })
+      for (const row of found.rows) stored.set(refKey(row.sender, row.ref), toMessage(row))
+    }
+    return () =>
+      run.forEach((write, i) => {
+        const { from, to, msg, read, ref } = write.input
+        if (inserted.has(mids[i]!)) return write.resolve({ message: { mid: mids[i]!, from, to, msg, ts, read }, duplicate: false })
+        const message = stored.get(refKey(from, ref ?? ''))
+        if (message) write.resolve({ message, duplicate: true })
+        else write.fail(new Error('append conflicted on (sender, ref) but no row was found'))
+      })
+  }
+}
+
+function resolveSchema(url: string, schema: string | undefined): { url: string; schema: string } {
+  let fromUrl: string | null = null
+  let cleanUrl = url
+  if (URL.canParse(url)) {
+    const parsed = new URL(url)
+    fromUrl = parsed.searchParams.get('schema')
+    if (fromUrl !== null) {
+      parsed.searchParams.delete('schema')
+      cleanUrl = parsed.toString()
+    }
+  }
+  const name = schema ?? fromUrl ?? 'public'
+  if (name === '' || Buffer.byteLength(name) > 63) throw new Error(`invalid postgres schema name ${JSON.stringify(name)}`)
+  return { url: cleanUrl, schema: name }
+}
+
+const refKey = (from: string, ref: string): string => `${from}\u0000${ref}`
+
+function toMessage(row: MessageRow): StoredMessage {
+  return { mid: row.mid, from: row.sender, to: row.recipient, msg: row.msg, ts: Number(row.ts), read: row.read }
+}
