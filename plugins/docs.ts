@@ -14,6 +14,10 @@ export const OPENAPI_INFO = {
 export default fp(
   async (app) => {
     await app.register(swagger, {
+      // Named component schemas ($id) instead of def-0, def-1, ...
+      refResolver: {
+        buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+      },
       openapi: {
         openapi: '3.0.3',
         info: OPENAPI_INFO,

@@ -8,9 +8,11 @@ import hubPlugin from '../plugins/hub.js'
 import websocketPlugin from '../plugins/websocket.js'
 import adminAuthPlugin from '../plugins/admin-auth.js'
 import docsPlugin from '../plugins/docs.js'
+import retentionPlugin from '../plugins/retention.js'
 import wsRoute from '../routes/ws.js'
 import adminRoutes from '../routes/admin.js'
 import healthRoutes from '../routes/health.js'
+import userRoutes from '../routes/users.js'
 
 export interface BuildOptions {
   /** Overrides on top of the environment's configuration. */
@@ -40,9 +42,11 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   await app.register(hubPlugin)
   await app.register(websocketPlugin)
   await app.register(adminAuthPlugin)
+  await app.register(retentionPlugin)
 
   await app.register(wsRoute)
   await app.register(adminRoutes)
   await app.register(healthRoutes)
+  await app.register(userRoutes)
   return app
 }

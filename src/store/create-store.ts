@@ -6,10 +6,10 @@ import { MemoryMessageStore } from './memory-store.js'
 import type { MessageStore } from './message-store.js'
 import { PostgresMessageStore } from './postgres-store.js'
 import { SqliteMessageStore } from './sqlite-store.js'
-import type { StoreLogger } from './store-logger.js'
+import type { Logger } from '../logger.js'
 
 export interface CreateStoreOptions {
-  logger?: StoreLogger
+  logger?: Logger
 }
 
 /** Resolves with a store that is migrated and ready to serve. */

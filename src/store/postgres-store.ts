@@ -14,7 +14,7 @@ import type {
 } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migratePostgres, quoteIdent } from './migrations/postgres.js'
-import type { StoreLogger } from './store-logger.js'
+import type { Logger } from '../logger.js'
 import { WriteBatcher, type QueuedWrite } from './write-batcher.js'
 
 export interface PostgresStoreOptions {
@@ -26,7 +26,7 @@ export interface PostgresStoreOptions {
   poolSize?: number
   /** Most writes per transaction; default 512. */
   maxBatch?: number
-  logger?: StoreLogger
+  logger?: Logger
 }
 
 interface AppendWrite extends QueuedWrite {
@@ -58,6 +58,9 @@ interface MessageRow {
 }
 
 type Statement = Pick<QueryConfig, 'name' | 'text'>
+
+/** Rows one purge statement deletes at most. */
+const PURGE_CHUNK = 1000
 
 function statements(schema: string) {
   const s = quoteIdent(schema)
@@ -114,7 +117,10 @@ function statements(schema: string) {
        FROM last JOIN ${T} m ON m.mid = last.mid LEFT JOIN unread ON unread.peer = last.peer
        ORDER BY m.mid DESC`,
     ),
-    purge: q('purge', `DELETE FROM ${T} WHERE ts < $1`),
+    purgeChunk: q(
+      'purgeChunk',
+      `DELETE FROM ${T} WHERE mid IN (SELECT mid FROM ${T} WHERE ts < $1 ORDER BY mid LIMIT $2)`,
+    ),
   }
 }
 
@@ -124,7 +130,7 @@ export class PostgresMessageStore implements MessageStore {
   private readonly pool: pg.Pool
   private readonly sql: ReturnType<typeof statements>
   private readonly batcher: WriteBatcher<PgWrite>
-  private readonly logger: StoreLogger | undefined
+  private readonly logger: Logger | undefined
   private closed = false
 
   /** Call `start()` before use: it creates or migrates the schema. */
@@ -212,8 +218,14 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   async purgeBefore(ts: number): Promise<number> {
-    const result = await this.pool.query({ ...this.sql.purge, values: [ts] })
-    return result.rowCount ?? 0
+    // Chunks keep each transaction, and the row locks it holds, short.
+    let removed = 0
+    for (;;) {
+      const result = await this.pool.query({ ...this.sql.purgeChunk, values: [ts, PURGE_CHUNK] })
+      const changes = result.rowCount ?? 0
+      removed += changes
+      if (changes < PURGE_CHUNK || this.closed) return removed
+    }
   }
 
   async ping(): Promise<void> {

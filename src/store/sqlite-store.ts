@@ -13,13 +13,13 @@ import type {
 } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migrateSqlite } from './migrations/sqlite.js'
-import type { StoreLogger } from './store-logger.js'
+import type { Logger } from '../logger.js'
 import { WriteBatcher, type QueuedWrite } from './write-batcher.js'
 
 export interface SqliteStoreOptions {
   /** Database file (its directory is created), or `:memory:`. */
   path: string
-  logger?: StoreLogger
+  logger?: Logger
   /** Most writes per transaction; default 512. */
   maxBatch?: number
 }
@@ -46,6 +46,7 @@ interface PendingWrite extends QueuedWrite {
 }
 
 const COLUMNS = 'mid, sender, recipient, msg, ts, read'
+const PURGE_CHUNK = 1000
 const T = 'duet_messages'
 
 function prepareStatements(db: Database.Database) {
@@ -98,7 +99,11 @@ function prepareStatements(db: Database.Database) {
        FROM last JOIN ${T} m ON m.mid = last.mid LEFT JOIN unread ON unread.peer = last.peer
        ORDER BY m.mid DESC`,
     ),
-    purge: db.prepare<[number]>(`DELETE FROM ${T} WHERE ts < ?`),
+    // Oldest first along the primary key, a chunk at a time: ts grows with mid, so the
+    // scan stops soon after the last old row and needs no index of its own.
+    purgeChunk: db.prepare<[number, number]>(
+      `DELETE FROM ${T} WHERE mid IN (SELECT mid FROM ${T} WHERE ts < ? ORDER BY mid LIMIT ?)`,
+    ),
     ping: db.prepare('SELECT 1'),
   }
 }
@@ -109,7 +114,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly sql: ReturnType<typeof prepareStatements>
   private readonly applyAll: Database.Transaction<(batch: PendingWrite[]) => void>
   private readonly batcher: WriteBatcher<PendingWrite>
-  private readonly logger: StoreLogger | undefined
+  private readonly logger: Logger | undefined
   private closed = false
 
   constructor(options: SqliteStoreOptions) {
@@ -184,7 +189,14 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async purgeBefore(ts: number): Promise<number> {
-    return this.sql.purge.run(ts).changes
+    let removed = 0
+    for (;;) {
+      const { changes } = this.sql.purgeChunk.run(ts, PURGE_CHUNK)
+      removed += changes
+      if (changes < PURGE_CHUNK || this.closed) return removed
+      // Yield between chunks so a large purge never holds the event loop for long.
+      await new Promise((resolve) => setImmediate(resolve))
+    }
   }
 
   async ping(): Promise<void> {

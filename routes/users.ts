@@ -1,0 +1,97 @@
+// A user's conversations with unread counts, and the history of one conversation:
+// what the original served as its message list and /user/gethistory.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { Mid, Uid } from '../src/protocol/schemas.js'
+import { ErrorResponse } from './common-schemas.js'
+
+export const HISTORY_DEFAULT_LIMIT = 50
+export const HISTORY_MAX_LIMIT = 200
+
+const MessageEntry = Type.Object(
+  {
+    mid: Mid,
+    from: Type.String(),
+    to: Type.String(),
+    msg: Type.String(),
+    ts: Type.Integer({ description: 'server time the message was stored, ms since epoch' }),
+  },
+  { $id: 'LastMessage' },
+)
+
+const HistoryEntry = Type.Object(
+  {
+    mid: Mid,
+    from: Type.String(),
+    to: Type.String(),
+    msg: Type.String(),
+    ts: Type.Integer(),
+    read: Type.Boolean({ description: 'the recipient has read it' }),
+  },
+  { $id: 'HistoryMessage' },
+)
+
+const ConversationsResponse = Type.Object({
+  conversations: Type.Array(
+    Type.Object({
+      peer: Type.String(),
+      unread: Type.Integer({ description: 'messages from peer to uid not yet read' }),
+      lastMessage: MessageEntry,
+    }),
+  ),
+})
+
+const HistoryResponse = Type.Object({
+  messages: Type.Array(HistoryEntry),
+  nextBefore: Type.Union([Mid, Type.Null()], { description: 'pass as `before` for the next (older) page; null at the end' }),
+})
+
+const errors = { 400: ErrorResponse }
+
+const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/users/:uid/conversations',
+    {
+      schema: {
+        tags: ['users'],
+        summary: "The user's conversations, most recent first, with unread counts",
+        params: Type.Object({ uid: Uid }),
+        response: { 200: ConversationsResponse, ...errors },
+      },
+    },
+    async (request) => ({ conversations: await app.store.conversations(request.params.uid) }),
+  )
+
+  app.get(
+    '/users/:uid/conversations/:peer/messages',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'History of one conversation, newest first, paginated by mid',
+        params: Type.Object({ uid: Uid, peer: Uid }),
+        querystring: Type.Object({
+          before: Type.Optional(Mid),
+          limit: Type.Optional(
+            Type.Integer({
+              minimum: 1,
+              default: HISTORY_DEFAULT_LIMIT,
+              description: `page size; default ${HISTORY_DEFAULT_LIMIT}, larger values are capped at ${HISTORY_MAX_LIMIT}`,
+            }),
+          ),
+        }),
+        response: { 200: HistoryResponse, ...errors },
+      },
+    },
+    async (request) => {
+      const { uid, peer } = request.params
+      const limit = Math.min(request.query.limit ?? HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT)
+      // One extra row tells whether an older page exists.
+      const rows = await app.store.history(uid, peer, request.query.before ?? null, limit + 1)
+      const messages = rows.slice(0, limit)
+      const nextBefore = rows.length > limit ? messages[messages.length - 1]!.mid : null
+      return { messages, nextBefore }
+    },
+  )
+}
+
+export default userRoutes

@@ -1,0 +1,34 @@
+// An acked message survives SIGKILL of the server right after the ack (SQLite default store).
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { startServer } from './helpers/server-process.js'
+import { TestClient } from './helpers/ws-client.js'
+
+t.test('SIGKILL right after the ack loses nothing', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'duet-crash-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const env = { STORE_URL: `sqlite:${join(dir, 'duet.db')}` }
+
+  const first = await startServer(t, env)
+  const alice = await TestClient.bound(first.wsUrl, 'alice')
+  const acks = []
+  for (let i = 0; i < 30; i++) acks.push(alice.request({ type: 'send', touid: 'bob', msg: `m${i}` }))
+  const acked = await Promise.all(acks)
+  first.child.kill('SIGKILL')
+  t.match(await first.exited, { signal: 'SIGKILL' })
+
+  const second = await startServer(t, env)
+  const bob = await TestClient.connect(second.wsUrl)
+  bob.send({ type: 'bind', uid: 'bob' })
+  t.match(await bob.next(), { code: 201, mid: acked[acked.length - 1]!.mid })
+  for (const [i, ack] of acked.entries()) {
+    t.match(await bob.next(), { code: 200, msg: `m${i}`, mid: ack.mid, offline: true }, `m${i} survived`)
+  }
+  const history = (await (await fetch(`${second.url}/users/bob/conversations/alice/messages?limit=200`)).json()) as {
+    messages: unknown[]
+  }
+  t.equal(history.messages.length, 30, 'history has every acked message')
+  await bob.close()
+})

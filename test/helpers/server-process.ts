@@ -1,0 +1,51 @@
+// Runs the built server (dist/src/server.js) as a child process, for tests that kill it.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+
+const SERVER = fileURLToPath(new URL('../../src/server.js', import.meta.url))
+
+export interface ServerProcess {
+  child: ChildProcess
+  url: string
+  wsUrl: string
+  /** Resolves with the exit code (null when killed by a signal) and the signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** Every log line the server wrote on stdout, parsed. */
+  logs: Array<Record<string, unknown>>
+}
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** Starts the server on a free port and resolves once it listens. */
+export async function startServer(t: Teardown, env: Record<string, string>): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [SERVER], {
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  const logs: Array<Record<string, unknown>> = []
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening`)))
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let entry: Record<string, unknown>
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>
+      } catch {
+        return
+      }
+      logs.push(entry)
+      const match = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(String(entry.msg))
+      if (match) resolve(match[1]!)
+    })
+  })
+  return { child, url, wsUrl: `${url.replace('http', 'ws')}/ws`, exited, logs }
+}

@@ -1,0 +1,317 @@
+// The MessageStore contract: every implementation runs this same suite (memory, SQLite,
+// PostgreSQL). Each subtest gets a fresh, empty store from `make` and hands it to `destroy`.
+import t from 'tap'
+import type { MessageStore, NewMessage, StoredMessage } from '../../src/store/message-store.js'
+
+export type MakeStore = () => Promise<MessageStore>
+export type DestroyStore = (store: MessageStore) => Promise<void>
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+const msg = (from: string, to: string, extra: Partial<NewMessage> = {}): NewMessage => ({
+  from,
+  to,
+  msg: `${from}->${to}`,
+  read: false,
+  delivered: false,
+  ...extra,
+})
+
+const mids = (messages: ReadonlyArray<{ mid: string }>): string[] => messages.map((m) => m.mid)
+
+const isIncreasing = (list: string[]): boolean => list.every((mid, i) => i === 0 || BigInt(list[i - 1]!) < BigInt(mid))
+
+export function storeContract(name: string, make: MakeStore, destroy: DestroyStore = (s) => s.close()): void {
+  const open = async (t: Teardown): Promise<MessageStore> => {
+    const store = await make()
+    t.teardown(() => destroy(store))
+    return store
+  }
+
+  t.test(`${name}: MessageStore contract`, async (t) => {
+    t.test('append returns increasing mids as strings of digits', async (t) => {
+      const store = await open(t)
+      const results = []
+      for (let i = 0; i < 5; i++) results.push(await store.append(msg('a', 'b', { msg: `m${i}`, read: i === 2 })))
+      for (const [i, { message, duplicate }] of results.entries()) {
+        t.match(message.mid, /^[1-9]\d*$/)
+        t.equal(duplicate, false)
+        t.match(message, { from: 'a', to: 'b', msg: `m${i}`, read: i === 2 })
+        t.ok(Math.abs(message.ts - Date.now()) < 60_000, 'ts is server time in ms')
+      }
+      t.ok(isIncreasing(mids(results.map((r) => r.message))))
+    })
+
+    t.test('headMid is "0" with no messages, then the newest mid to that user', async (t) => {
+      const store = await open(t)
+      t.equal(await store.headMid('b'), '0')
+      await store.append(msg('a', 'b'))
+      const last = await store.append(msg('c', 'b'))
+      await store.append(msg('b', 'a'))
+      t.equal(await store.headMid('b'), last.message.mid)
+      t.equal(await store.headMid('nobody'), '0')
+    })
+
+    t.test('since: ascending, only mids above the cursor, at most limit, read or not', async (t) => {
+      const store = await open(t)
+      const sent: StoredMessage[] = []
+      for (let i = 0; i < 6; i++) {
+        sent.push((await store.append(msg(i % 2 ? 'a' : 'c', 'b', { msg: `m${i}` }))).message)
+        await store.append(msg('b', 'a', { msg: `noise${i}` }))
+      }
+      await store.markRead('b', 'a')
+      const all = await store.since('b', '0', 100)
+      t.same(mids(all), mids(sent))
+      t.same(
+        all.map((m) => m.read),
+        sent.map((m) => m.from === 'a'),
+        'read messages are replayed too',
+      )
+      t.same(mids(await store.since('b', sent[2]!.mid, 100)), mids(sent.slice(3)))
+      t.same(mids(await store.since('b', sent[0]!.mid, 2)), mids(sent.slice(1, 3)))
+      t.same(await store.since('b', sent[5]!.mid, 100), [])
+      t.same(await store.since('b', '99999999999999999999999', 10), [], 'a cursor beyond every mid matches nothing')
+    })
+
+    t.test('undelivered and markDelivered', async (t) => {
+      const store = await open(t)
+      const m1 = (await store.append(msg('a', 'b', { msg: '1' }))).message
+      await store.append(msg('a', 'b', { msg: 'pushed', delivered: true }))
+      const m3 = (await store.append(msg('c', 'b', { msg: '3' }))).message
+      const m4 = (await store.append(msg('a', 'b', { msg: '4' }))).message
+      const other = (await store.append(msg('a', 'x'))).message
+      t.same(mids(await store.undelivered('b', 100)), [m1.mid, m3.mid, m4.mid])
+      t.same(mids(await store.undelivered('b', 2)), [m1.mid, m3.mid])
+      await store.markDelivered('b', m3.mid)
+      t.same(mids(await store.undelivered('b', 100)), [m4.mid])
+      t.same(mids(await store.undelivered('x', 100)), [other.mid], 'other recipients are untouched')
+      await store.markDelivered('b', m4.mid)
+      t.same(await store.undelivered('b', 100), [])
+    })
+
+    t.test('append is idempotent by (from, ref)', async (t) => {
+      const store = await open(t)
+      const first = await store.append(msg('a', 'b', { ref: 'r1', msg: 'hello' }))
+      const again = await store.append(msg('a', 'b', { ref: 'r1', msg: 'hello' }))
+      t.equal(first.duplicate, false)
+      t.equal(again.duplicate, true)
+      t.same(again.message, first.message)
+      const otherSender = await store.append(msg('c', 'b', { ref: 'r1' }))
+      t.equal(otherSender.duplicate, false, 'refs are per sender')
+      const noRef1 = await store.append(msg('a', 'b'))
+      const noRef2 = await store.append(msg('a', 'b'))
+      t.not(noRef1.message.mid, noRef2.message.mid, 'no ref, no deduplication')
+      t.equal((await store.since('b', '0', 100)).length, 4, 'the resend was stored once')
+    })
+
+    t.test('concurrent appends with the same ref store one message', async (t) => {
+      const store = await open(t)
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => store.append(msg('a', 'b', { ref: 'same', msg: 'once' }))),
+      )
+      t.equal(new Set(results.map((r) => r.message.mid)).size, 1, 'one mid for all')
+      t.equal(results.filter((r) => !r.duplicate).length, 1, 'exactly one was new')
+      t.equal((await store.since('b', '0', 100)).length, 1)
+      t.equal(await store.unreadCount('b', 'a'), 1)
+    })
+
+    t.test('per-pair order holds under many concurrent appends', async (t) => {
+      const store = await open(t)
+      const n = 600
+      const results = await Promise.all(
+        Array.from({ length: n }, (_, i) =>
+          i % 3 === 2 ? store.append(msg('b', 'a', { msg: String(i) })) : store.append(msg('a', 'b', { msg: String(i) })),
+        ),
+      )
+      const toB = await store.since('b', '0', n)
+      t.same(
+        toB.map((m) => m.msg),
+        results.filter((r) => r.message.to === 'b').map((r) => r.message.msg),
+        'stored in submission order',
+      )
+      t.ok(isIncreasing(mids(toB)))
+      t.ok(isIncreasing(mids(results.map((r) => r.message))), 'mids follow submission order')
+      const history = await store.history('a', 'b', null, n)
+      t.same(
+        history.map((m) => m.msg),
+        Array.from({ length: n }, (_, i) => String(n - 1 - i)),
+      )
+    })
+
+    t.test('markRead and unreadCount', async (t) => {
+      const store = await open(t)
+      for (let i = 0; i < 3; i++) await store.append(msg('a', 'b'))
+      await store.append(msg('a', 'b', { read: true }))
+      await store.append(msg('c', 'b'))
+      await store.append(msg('c', 'b'))
+      await store.append(msg('b', 'a'))
+      t.equal(await store.unreadCount('b', 'a'), 3)
+      t.equal(await store.unreadCount('b', 'c'), 2)
+      t.equal(await store.unreadCount('a', 'b'), 1)
+      t.equal(await store.markRead('b', 'a'), 3)
+      t.equal(await store.unreadCount('b', 'a'), 0)
+      t.equal(await store.markRead('b', 'a'), 0, 'nothing left to change')
+      t.equal(await store.unreadCount('b', 'c'), 2, 'other peers untouched')
+      t.equal(await store.unreadCount('a', 'b'), 1, 'the other direction untouched')
+      t.equal(await store.unreadCount('nobody', 'a'), 0)
+    })
+
+    t.test('writes apply in submission order', async (t) => {
+      const store = await open(t)
+      const before = store.append(msg('a', 'b'))
+      const read = store.markRead('b', 'a')
+      const after = store.append(msg('a', 'b'))
+      const [, changed, late] = await Promise.all([before, read, after])
+      t.equal(changed, 1, 'markRead saw the append submitted before it')
+      t.equal(await store.unreadCount('b', 'a'), 1, 'and not the one submitted after it')
+      const delivered = store.markDelivered('b', late.message.mid)
+      const unpushed = store.append(msg('a', 'b'))
+      await delivered
+      t.same(mids(await store.undelivered('b', 10)), [(await unpushed).message.mid])
+    })
+
+    t.test('conversations: most recent first, with unread counts and the last message', async (t) => {
+      const store = await open(t)
+      await store.append(msg('a', 'b', { msg: 'first' }))
+      const fromC = await store.append(msg('c', 'b', { msg: 'from c' }))
+      const toD = await store.append(msg('b', 'd', { msg: 'to d' }))
+      const lastA = await store.append(msg('a', 'b', { msg: 'again', read: true }))
+      await store.append(msg('x', 'y'))
+      const strip = ({ read: _read, ...rest }: StoredMessage) => rest
+      t.same(await store.conversations('b'), [
+        { peer: 'a', unread: 1, lastMessage: strip(lastA.message) },
+        { peer: 'd', unread: 0, lastMessage: strip(toD.message) },
+        { peer: 'c', unread: 1, lastMessage: strip(fromC.message) },
+      ])
+      const reply = await store.append(msg('b', 'c', { msg: 'reply' }))
+      const list = await store.conversations('b')
+      t.same(
+        list.map((c) => c.peer),
+        ['c', 'a', 'd'],
+      )
+      t.same(list[0]!.lastMessage, strip(reply.message))
+      t.same(
+        (await store.conversations('d')).map((c) => [c.peer, c.unread]),
+        [['b', 1]],
+      )
+      t.same(await store.conversations('nobody'), [])
+    })
+
+    t.test('history: newest first, paginated by before and limit, both directions', async (t) => {
+      const store = await open(t)
+      const pair: StoredMessage[] = []
+      for (let i = 0; i < 25; i++) {
+        pair.push((await store.append(i % 2 ? msg('a', 'b', { msg: `${i}` }) : msg('b', 'a', { msg: `${i}` }))).message)
+        if (i % 5 === 0) await store.append(msg('a', 'c'))
+        if (i % 7 === 0) await store.append(msg('c', 'b'))
+      }
+      const newestFirst = mids([...pair].reverse())
+      const pages: string[][] = []
+      let before: string | null = null
+      for (;;) {
+        const page: StoredMessage[] = await store.history('a', 'b', before, 10)
+        if (page.length === 0) break
+        pages.push(mids(page))
+        before = page[page.length - 1]!.mid
+      }
+      t.same(
+        pages.map((p) => p.length),
+        [10, 10, 5],
+      )
+      t.same(pages.flat(), newestFirst)
+      t.same(mids(await store.history('b', 'a', null, 100)), newestFirst, 'same from either side')
+      t.same(mids(await store.history('a', 'b', pair[3]!.mid, 100)), newestFirst.slice(-3))
+      t.same(await store.history('a', 'nobody', null, 10), [])
+    })
+
+    t.test('a conversation with oneself lists each message once', async (t) => {
+      const store = await open(t)
+      for (let i = 0; i < 3; i++) await store.append(msg('a', 'a', { msg: `note${i}` }))
+      t.same(
+        (await store.history('a', 'a', null, 10)).map((m) => m.msg),
+        ['note2', 'note1', 'note0'],
+      )
+      const list = await store.conversations('a')
+      t.same(
+        list.map((c) => [c.peer, c.unread]),
+        [['a', 3]],
+      )
+    })
+
+    t.test('purgeBefore deletes older messages only', async (t) => {
+      const store = await open(t)
+      const old = await store.append(msg('a', 'b', { ref: 'old' }))
+      const lastOld = await store.append(msg('a', 'c'))
+      // Wait for the clock to move past the old messages' ts (a millisecond at most).
+      while (Date.now() <= lastOld.message.ts) continue
+      const recent = await store.append(msg('a', 'b', { msg: 'recent' }))
+      t.equal(await store.purgeBefore(old.message.ts), 0, 'the bound is exclusive')
+      t.equal(await store.purgeBefore(recent.message.ts), 2)
+      t.same(mids(await store.history('a', 'b', null, 10)), [recent.message.mid])
+      t.same(mids(await store.since('b', '0', 10)), [recent.message.mid])
+      t.same(
+        (await store.conversations('a')).map((c) => c.peer),
+        ['b'],
+        'a conversation with nothing left is gone',
+      )
+      const reused = await store.append(msg('a', 'b', { ref: 'old' }))
+      t.equal(reused.duplicate, false, 'a purged ref is new again')
+      t.ok(BigInt(reused.message.mid) > BigInt(recent.message.mid), 'mids keep growing')
+      t.equal(await store.purgeBefore(Date.now() + 1), 2)
+      t.equal(await store.headMid('b'), '0')
+      const next = await store.append(msg('a', 'b'))
+      t.ok(BigInt(next.message.mid) > BigInt(reused.message.mid), 'mids are never reused after a purge')
+    })
+
+    t.test('hammer: unread counts equal the unread rows under concurrent appends and markRead', async (t) => {
+      const store = await open(t)
+      const users = ['u0', 'u1', 'u2', 'u3', 'u4']
+      const appends: Array<Promise<unknown>> = []
+      const reads: Array<Promise<number>> = []
+      let seed = 42
+      const random = (n: number): number => {
+        seed = (seed * 48271) % 2147483647 // Park-Miller: reproducible runs
+        return seed % n
+      }
+      let unreadAtInsert = 0
+      const total = 1500
+      for (let i = 0; i < total; i++) {
+        const from = users[random(5)]!
+        const to = users[random(5)]!
+        const read = random(4) === 0
+        if (!read) unreadAtInsert++
+        appends.push(store.append(msg(from, to, { read, msg: `h${i}` })))
+        if (random(10) === 0) reads.push(store.markRead(to, from))
+      }
+      await Promise.all(appends)
+      const changedByMarkRead = (await Promise.all(reads)).reduce((sum, n) => sum + n, 0)
+
+      let stored = 0
+      let unreadTotal = 0
+      for (const uid of users) {
+        const inbox = await store.since(uid, '0', total)
+        stored += inbox.length
+        t.ok(isIncreasing(mids(inbox)), `${uid}: mids increase`)
+        const conversations = await store.conversations(uid)
+        for (const peer of users) {
+          const rows = await store.history(uid, peer, null, total)
+          const unreadRows = rows.filter((m) => m.from === peer && m.to === uid && !m.read).length
+          const count = await store.unreadCount(uid, peer)
+          t.equal(count, unreadRows, `unreadCount(${uid}, ${peer}) matches the rows`)
+          t.equal(conversations.find((c) => c.peer === peer)?.unread ?? 0, unreadRows)
+          unreadTotal += count
+        }
+      }
+      t.equal(stored, total, 'every append stored once')
+      t.equal(changedByMarkRead, unreadAtInsert - unreadTotal, 'markRead counts add up')
+    })
+
+    t.test('ping resolves', async (t) => {
+      const store = await open(t)
+      await t.resolves(store.ping())
+      t.type(store.kind, 'string')
+    })
+  })
+}

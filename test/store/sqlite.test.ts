@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import type { NewMessage } from '../../src/store/message-store.js'
+import { SqliteMessageStore } from '../../src/store/sqlite-store.js'
+import { storeContract } from './contract.js'
+
+const root = await mkdtemp(join(tmpdir(), 'duet-sqlite-'))
+t.teardown(() => rm(root, { recursive: true, force: true }))
+let dbCount = 0
+// A directory that does not exist yet: the store must create it.
+const freshPath = (): string => join(root, `db${++dbCount}`, 'duet.db')
+
+const msg = (from: string, to: string, text: string): NewMessage => ({ from, to, msg: text, read: false, delivered: false })
+
+storeContract('sqlite file', async () => new SqliteMessageStore({ path: freshPath() }))
+storeContract('sqlite :memory:', async () => new SqliteMessageStore({ path: ':memory:' }))
+
+t.test('sqlite: everything acked is there after close and reopen', async (t) => {
+  const path = freshPath()
+  const first = new SqliteMessageStore({ path })
+  const sent = await Promise.all([1, 2, 3].map((i) => first.append(msg('a', 'b', `m${i}`))))
+  await first.append(msg('c', 'b', 'unread'))
+  await first.markRead('b', 'a')
+  const pending = first.append(msg('a', 'b', 'queued when close was called'))
+  await first.close()
+  await pending
+
+  const second = new SqliteMessageStore({ path })
+  t.teardown(() => second.close())
+  const inbox = await second.since('b', '0', 10)
+  t.same(
+    inbox.map((m) => [m.msg, m.read]),
+    [
+      ['m1', true],
+      ['m2', true],
+      ['m3', true],
+      ['unread', false],
+      ['queued when close was called', false],
+    ],
+  )
+  t.equal(inbox[0]!.mid, sent[0]!.message.mid)
+  t.equal(await second.unreadCount('b', 'c'), 1)
+  const next = await second.append(msg('a', 'b', 'after reopen'))
+  t.ok(BigInt(next.message.mid) > BigInt(inbox[inbox.length - 1]!.mid))
+  await t.rejects(first.append(msg('a', 'b', 'too late')), /closed/)
+})
+
+t.test('sqlite: two stores on one file migrate once and share the data', async (t) => {
+  const path = freshPath()
+  const one = new SqliteMessageStore({ path })
+  const two = new SqliteMessageStore({ path })
+  t.teardown(async () => {
+    await one.close()
+    await two.close()
+  })
+  const [a, b] = await Promise.all([one.append(msg('a', 'b', 'one')), two.append(msg('a', 'b', 'two'))])
+  t.not(a.message.mid, b.message.mid)
+  t.same((await one.since('b', '0', 10)).map((m) => m.msg).sort(), ['one', 'two'])
+})
+
+t.test('sqlite: a failing write fails alone, its batch neighbours commit', async (t) => {
+  const store = new SqliteMessageStore({ path: freshPath() })
+  t.teardown(() => store.close())
+  const bad = { ...msg('a', 'b', 'bad'), to: null as unknown as string } // violates NOT NULL
+  const results = await Promise.allSettled([
+    store.append(msg('a', 'b', 'before')),
+    store.append(bad),
+    store.markRead('b', 'a'),
+    store.append(msg('a', 'b', 'after')),
+  ])
+  t.same(
+    results.map((r) => r.status),
+    ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+  )
+  t.same(
+    (await store.since('b', '0', 10)).map((m) => [m.msg, m.read]),
+    [
+      ['before', true],
+      ['after', false],
+    ],
+  )
+})
+
+// The child appends as fast as it can and prints each mid once its append resolved; it is
+// killed mid-stream. Every mid it printed must be in the file: an ack means committed.
+const CHILD = `
+const { SqliteMessageStore } = await import(process.argv[1])
+const store = new SqliteMessageStore({ path: process.argv[2] })
+for (let round = 0; ; round++) {
+  await Promise.all(Array.from({ length: 25 }, (_, i) =>
+    store.append({ from: 'a', to: 'b', msg: 'r' + round + 'm' + i, read: false, delivered: false })
+      .then(({ message }) => process.stdout.write(message.mid + '\\n'))))
+}
+`
+
+t.test('sqlite: every acked append survives SIGKILL', async (t) => {
+  const path = freshPath()
+  const storeModule = new URL('../../src/store/sqlite-store.js', import.meta.url).href
+  const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, storeModule, path], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const acked: string[] = []
+  await new Promise<void>((resolve, reject) => {
+    let partial = ''
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (chunk: string) => {
+      const lines = (partial + chunk).split('\n')
+      partial = lines.pop() ?? ''
+      acked.push(...lines)
+      if (acked.length >= 500 && !child.killed) child.kill('SIGKILL')
+    })
+    child.on('error', reject)
+    child.on('exit', (code, signal) =>
+      signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited early: code ${code}`)),
+    )
+  })
+  const store = new SqliteMessageStore({ path })
+  t.teardown(() => store.close())
+  const stored = new Set((await store.since('b', '0', 1_000_000)).map((m) => m.mid))
+  t.ok(acked.length >= 500)
+  t.same(
+    acked.filter((mid) => !stored.has(mid)),
+    [],
+    'no acked message was lost',
+  )
+})
