@@ -1,6 +1,6 @@
 // Turns one raw WebSocket message into a typed client frame or the single error reply
 // it deserves. Validators are compiled once, at module load.
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import { TypeCompiler, ValueErrorType, type TypeCheck, type ValueError } from '@sinclair/typebox/compiler'
 import type { TSchema } from '@sinclair/typebox'
 import { Code } from './codes.js'
 import { ClientFrameSchemas, REF_MAX, type ClientFrame, type ClientFrameType } from './schemas.js'
@@ -46,13 +46,32 @@ export function parseFrame(data: string): ParseResult {
   if (!validator.Check(value)) {
     const first = validator.Errors(value).First()
     const field = first?.path.slice(1) || 'frame'
-    return fail(Code.BAD_FRAME, echoType, ref, `${field}: ${first?.message ?? 'invalid'}`)
+    return fail(Code.BAD_FRAME, echoType, ref, `${field}: ${first === undefined ? 'invalid' : describe(first)}`)
   }
   return { ok: true, frame: value as ClientFrame }
 }
 
 function fail(code: Code, type: string, ref: string | undefined, msg: string): ParseResult {
   return { ok: false, error: { code, type, ref, msg } }
+}
+
+/** A client author's reading of the first schema violation. */
+function describe(error: ValueError): string {
+  const schema = error.schema as { minLength?: number; maxLength?: number; pattern?: string }
+  switch (error.type) {
+    case ValueErrorType.ObjectRequiredProperty:
+      return 'required'
+    case ValueErrorType.String:
+      return 'must be a string'
+    case ValueErrorType.StringMinLength:
+      return 'must not be empty'
+    case ValueErrorType.StringMaxLength:
+      return `must be at most ${schema.maxLength} characters`
+    case ValueErrorType.StringPattern:
+      return schema.pattern?.includes('0-9') ? 'must be a string of digits' : 'must not contain NUL characters'
+    default:
+      return error.message
+  }
 }
 
 /** Length in characters (code points), counting surrogate pairs once. */

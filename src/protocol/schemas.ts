@@ -5,7 +5,10 @@ import { Type, type Static } from '@sinclair/typebox'
 export const UID_MAX = 128
 export const REF_MAX = 64
 
-export const Uid = Type.String({ minLength: 1, maxLength: UID_MAX, description: 'a user id' })
+// NUL is refused in ids and text: PostgreSQL cannot store it, and no client means it.
+const NO_NUL = '^[^\\u0000]*$'
+
+export const Uid = Type.String({ minLength: 1, maxLength: UID_MAX, pattern: NO_NUL, description: 'a user id' })
 export const Ref = Type.String({ maxLength: REF_MAX, description: 'client correlation id, echoed on every direct reply' })
 export const Mid = Type.String({ pattern: '^[0-9]{1,20}$', description: 'server message id: digits, strictly increasing per recipient' })
 
@@ -25,7 +28,7 @@ export const SendFrame = Type.Object(
     type: Type.Literal('send'),
     uid: Type.Optional(Uid),
     touid: Uid,
-    msg: Type.String({ description: 'the message text' }),
+    msg: Type.String({ pattern: NO_NUL, description: 'the message text (no NUL characters)' }),
     ref: Type.Optional(Ref),
   },
   { $id: 'SendFrame', description: 'Send `msg` to `touid`.' },
