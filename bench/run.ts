@@ -1,0 +1,752 @@
+// Benchmark driver: `npm run bench` (builds, then runs dist/bench/run.js).
+//
+// For each round, for each scenario, for each target (interleaved, so that drift hits every
+// target alike): start a fresh server pinned to SERVER_CPU, wait until its port accepts, run the
+// load generator (bench/load.ts) pinned to LOAD_CPU, read the server's CPU time
+// (/proc/<pid>/stat) at the start and end of the measured window and its RSS (/proc/<pid>/status),
+// stop the server. Prints one table per scenario (medians, min–max over rounds) and writes all raw
+// figures to bench/results/bench-<time>.json (and latest.json).
+//
+// Options, as env vars or argv (`ROUNDS=5`, `--rounds=5`, `--idle-conns=1000`; argv wins):
+//   ROUNDS (3)  DURATION s (10)  WARMUP s (2)  PAIRS (50)  WINDOW (10)  IDLE_CONNS (5000)
+//   OPEN_RATE msg/s (10000)  TARGETS (all; comma list: duet-memory,duet-sqlite,ws,socketio)
+//   SCENARIOS (closed,open,idle)  MSG_BYTES (64)  CONNECT_CONCURRENCY (100)  SOURCE_ADDRS (9)
+//   DEFLATE (0: clients do not offer permessage-deflate)  TASKSET (1: pin when taskset exists)
+//   SERVER_CPU (0)  LOAD_CPU (1)  STARTUP_TIMEOUT s (20)  SERVER_NODE_ARGS (e.g. "--cpu-prof")
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs'
+import { connect, createServer } from 'node:net'
+import { cpus, freemem, release, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import type { IdleResult, LoadConfig, LoadEvent, LoadResult, Protocol, Scenario, TrafficResult } from './types.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url)) // dist/bench/run.js -> repo root
+const LOAD_JS = join(ROOT, 'dist/bench/load.js')
+const RESULTS_DIR = join(ROOT, 'bench/results')
+
+// ---------------------------------------------------------------------------------------------
+// options
+
+function readArgs(argv: string[]): Map<string, string> {
+  const m = new Map<string, string>()
+  for (const a of argv) {
+    const match = /^(?:--)?([A-Za-z][A-Za-z0-9_-]*)=(.*)$/.exec(a)
+    if (match === null) throw new Error(`bad argument ${JSON.stringify(a)}: use KEY=VALUE or --key=value`)
+    m.set(match[1].toUpperCase().replace(/-/g, '_'), match[2])
+  }
+  return m
+}
+
+const ARGS = readArgs(process.argv.slice(2))
+
+function opt(name: string): string | undefined {
+  return ARGS.get(name) ?? process.env[name]
+}
+function num(name: string, def: number): number {
+  const v = opt(name)
+  if (v === undefined || v === '') return def
+  const n = Number(v)
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(v)}`)
+  return n
+}
+function bool(name: string, def: boolean): boolean {
+  const v = opt(name)
+  if (v === undefined || v === '') return def
+  return !['0', 'false', 'no', 'off'].includes(v.toLowerCase())
+}
+function list(name: string): string[] | undefined {
+  const v = opt(name)
+  if (v === undefined || v.trim() === '') return undefined
+  return v.split(',').map((s) => s.trim()).filter((s) => s !== '')
+}
+
+interface Options {
+  rounds: number
+  durationSec: number
+  warmupSec: number
+  pairs: number
+  window: number
+  idleConns: number
+  openRate: number
+  msgBytes: number
+  connectConcurrency: number
+  sourceAddrs: number
+  deflate: boolean
+  targets: string[] | undefined
+  scenarios: Scenario[]
+  taskset: boolean
+  serverCpu: number
+  loadCpu: number
+  startupTimeoutSec: number
+  serverNodeArgs: string[]
+}
+
+function readOptions(): Options {
+  const scenarios = (list('SCENARIOS') ?? ['closed', 'open', 'idle']) as Scenario[]
+  for (const s of scenarios) if (!['closed', 'open', 'idle'].includes(s)) throw new Error(`unknown scenario ${s}`)
+  return {
+    rounds: Math.max(1, Math.floor(num('ROUNDS', 3))),
+    durationSec: num('DURATION', 10),
+    warmupSec: num('WARMUP', 2),
+    pairs: Math.max(1, Math.floor(num('PAIRS', 50))),
+    window: Math.max(1, Math.floor(num('WINDOW', 10))),
+    idleConns: Math.floor(num('IDLE_CONNS', 5000)),
+    openRate: num('OPEN_RATE', 10000),
+    msgBytes: Math.floor(num('MSG_BYTES', 64)),
+    connectConcurrency: Math.max(1, Math.floor(num('CONNECT_CONCURRENCY', 100))),
+    sourceAddrs: Math.max(1, Math.min(254, Math.floor(num('SOURCE_ADDRS', 9)))),
+    deflate: bool('DEFLATE', false),
+    targets: list('TARGETS'),
+    scenarios,
+    taskset: bool('TASKSET', true),
+    serverCpu: Math.floor(num('SERVER_CPU', 0)),
+    loadCpu: Math.floor(num('LOAD_CPU', 1)),
+    startupTimeoutSec: num('STARTUP_TIMEOUT', 20),
+    serverNodeArgs: (opt('SERVER_NODE_ARGS') ?? '').split(/\s+/).filter((s) => s !== ''),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// targets
+
+interface Target {
+  name: string
+  protocol: Protocol
+  /** script to run with node, relative to the repo root */
+  script: string
+  /** env for the server; `dir` is a fresh temporary directory for this start */
+  env: (port: number, dir: string) => Record<string, string>
+  url: (port: number) => string
+}
+
+const duetEnv = (store: (dir: string) => string) => (port: number, dir: string): Record<string, string> => ({
+  PORT: String(port),
+  HOST: '127.0.0.1',
+  STORE_URL: store(dir),
+  LOG_LEVEL: 'warn',
+  RATE_LIMIT: '0',
+})
+const wsUrl = (port: number): string => `ws://127.0.0.1:${port}/ws`
+
+const ALL_TARGETS: Target[] = [
+  { name: 'duet-memory', protocol: 'ws', script: 'dist/src/server.js', env: duetEnv(() => 'memory:'), url: wsUrl },
+  { name: 'duet-sqlite', protocol: 'ws', script: 'dist/src/server.js', env: duetEnv((dir) => `sqlite:${join(dir, 'bench.db')}`), url: wsUrl },
+  {
+    name: 'ws',
+    protocol: 'ws',
+    script: 'dist/bench/baselines/ws-server.js',
+    env: (port) => ({ PORT: String(port), HOST: '127.0.0.1' }),
+    url: wsUrl,
+  },
+  {
+    name: 'socketio',
+    protocol: 'sio',
+    script: 'dist/bench/baselines/socketio-server.js',
+    env: (port) => ({ PORT: String(port), HOST: '127.0.0.1' }),
+    url: (port) => `http://127.0.0.1:${port}`,
+  },
+]
+const BASELINE = 'ws'
+
+// ---------------------------------------------------------------------------------------------
+// /proc
+
+let clkTck = 100
+try {
+  clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
+} catch {
+  // keep 100
+}
+
+/** user+system CPU seconds of the process (all its threads), or undefined without /proc */
+function procCpuSec(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    // fields[0] is field 3 (state); utime and stime are fields 14 and 15
+    return (Number(fields[11]) + Number(fields[12])) / clkTck
+  } catch {
+    return undefined
+  }
+}
+
+/** busy CPU seconds of the whole machine (all cores), from the first line of /proc/stat */
+function systemBusySec(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]
+    const f = line.trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal ...
+    return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0)) / clkTck
+  } catch {
+    return undefined
+  }
+}
+
+/** VmRSS and VmHWM in MB */
+function procMem(pid: number): { rssMB: number; hwmMB: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN)
+    return { rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024 }
+  } catch {
+    return undefined
+  }
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+function openFileLimit(): number | undefined {
+  try {
+    const v = execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()
+    return v === 'unlimited' ? Infinity : Number(v)
+  } catch {
+    return undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// processes
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1' })
+    const done = (ok: boolean): void => {
+      s.destroy()
+      resolve(ok)
+    }
+    s.setTimeout(500, () => done(false))
+    s.once('connect', () => done(true))
+    s.once('error', () => done(false))
+  })
+}
+
+/** keeps the last `max` characters written to a stream */
+class Tail {
+  private text = ''
+  constructor(private readonly max = 4000) {}
+  push(chunk: Buffer | string): void {
+    this.text = (this.text + String(chunk)).slice(-this.max)
+  }
+  toString(): string {
+    return this.text.trim()
+  }
+}
+
+interface Pinning {
+  server: string[]
+  load: string[]
+}
+
+function pinned(cmd: string, args: string[], cpu: string[]): [string, string[]] {
+  return cpu.length === 0 ? [cmd, args] : ['taskset', [...cpu, cmd, ...args]]
+}
+
+interface RunningServer {
+  proc: ChildProcess
+  pid: number
+  port: number
+  dir: string
+  output: Tail
+  exited: { code: number | null; signal: NodeJS.Signals | null } | undefined
+}
+
+async function startServer(t: Target, o: Options, pin: Pinning): Promise<RunningServer | string> {
+  const script = join(ROOT, t.script)
+  if (!existsSync(script)) return `${t.script} not found (not built yet?)`
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), `duet-bench-${t.name}-`))
+  const [cmd, args] = pinned(process.execPath, [...o.serverNodeArgs, script], pin.server)
+  const proc = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'production', ...t.env(port, dir) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const output = new Tail()
+  proc.stdout?.on('data', (c: Buffer) => output.push(c))
+  proc.stderr?.on('data', (c: Buffer) => output.push(c))
+  const server: RunningServer = { proc, pid: proc.pid ?? -1, port, dir, output, exited: undefined }
+  proc.on('exit', (code, signal) => {
+    server.exited = { code, signal }
+  })
+  proc.on('error', (err) => {
+    output.push(`spawn error: ${err.message}\n`)
+    server.exited = { code: -1, signal: null }
+  })
+  const deadline = Date.now() + o.startupTimeoutSec * 1000
+  while (Date.now() < deadline) {
+    if (server.exited !== undefined) break
+    if (await canConnect(port)) return server
+    await sleep(100)
+  }
+  const why =
+    server.exited !== undefined
+      ? `exited (code ${server.exited.code}, signal ${server.exited.signal}) before accepting on port ${port}`
+      : `did not accept on port ${port} within ${o.startupTimeoutSec} s`
+  await stopServer(server)
+  const out = output.toString()
+  return `${why}${out === '' ? '' : `; its output ends with:\n${indent(out.slice(-1500))}`}`
+}
+
+async function stopServer(s: RunningServer): Promise<void> {
+  if (s.exited === undefined) {
+    s.proc.kill('SIGTERM')
+    for (let i = 0; i < 50 && s.exited === undefined; i++) await sleep(100)
+    if (s.exited === undefined) {
+      s.proc.kill('SIGKILL')
+      for (let i = 0; i < 20 && s.exited === undefined; i++) await sleep(100)
+    }
+  }
+  rmSync(s.dir, { recursive: true, force: true })
+}
+
+function oneLine(s: string): string {
+  const l = s.trim().replace(/\s*\n\s*/g, ' ⏎ ')
+  return l.length > 400 ? `${l.slice(0, 400)}…` : l
+}
+
+function indent(s: string): string {
+  return s
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+// one run
+
+interface RunRecord {
+  round: number
+  target: string
+  scenario: Scenario
+  ok: boolean
+  error?: string
+  load?: LoadResult
+  /** server CPU seconds during the measured window (closed/open) or the main connect phase (idle) */
+  serverCpuSec?: number
+  /** server CPU seconds / wall seconds of the window (1 = one full core) */
+  serverCpuUtil?: number
+  msgsPerCpuSec?: number
+  /** RSS right after start, at the end of the window (traffic) or with all idle conns bound */
+  rssStartMB?: number
+  rssMB?: number
+  hwmMB?: number
+  /** idle: RSS after the warm-up connections, then KB per connection over the rest */
+  rssWarmMB?: number
+  kbPerConn?: number
+  bindsPerCpuSec?: number
+  /** cores used by everything else on the machine during the window (other processes, the driver) */
+  otherCpu?: number
+}
+
+function loadConfig(t: Target, s: Scenario, o: Options, server: RunningServer, round: number): LoadConfig {
+  return {
+    protocol: t.protocol,
+    scenario: s,
+    url: t.url(server.port),
+    pairs: o.pairs,
+    window: o.window,
+    openRate: o.openRate,
+    maxInflight: Math.max(1000, o.openRate * 10),
+    warmupSec: o.warmupSec,
+    durationSec: o.durationSec,
+    idleConns: o.idleConns,
+    connectConcurrency: o.connectConcurrency,
+    msgBytes: o.msgBytes,
+    sourceAddrs: o.sourceAddrs,
+    deflate: o.deflate,
+    runId: `r${round}${s[0]}${Date.now().toString(36)}`,
+  }
+}
+
+async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server: RunningServer, rec: RunRecord): Promise<void> {
+  const cfg = loadConfig(t, s, o, server, rec.round)
+  const [cmd, args] = pinned(process.execPath, [LOAD_JS, JSON.stringify(cfg)], pin.load)
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
+  const stderr = new Tail(2000)
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr.push(c)
+    process.stderr.write(c)
+  })
+  const pid = server.pid
+  let cpu0: number | undefined
+  let sys0: number | undefined
+  let sysBusySec: number | undefined
+  const sysStart = (): void => {
+    sys0 = systemBusySec()
+  }
+  const sysEnd = (): void => {
+    const sys1 = systemBusySec()
+    if (sys0 !== undefined && sys1 !== undefined) sysBusySec = sys1 - sys0
+  }
+  let result: LoadResult | undefined
+  let error: string | undefined
+  const go = (): void => {
+    child.stdin?.write('go\n')
+  }
+
+  const onEvent = (ev: LoadEvent): void => {
+    switch (ev.event) {
+      case 'measure-start':
+        cpu0 = procCpuSec(pid)
+        sysStart()
+        break
+      case 'measure-end': {
+        const cpu1 = procCpuSec(pid)
+        sysEnd()
+        if (cpu0 !== undefined && cpu1 !== undefined) rec.serverCpuSec = cpu1 - cpu0
+        const m = procMem(pid)
+        rec.rssMB = m?.rssMB
+        rec.hwmMB = m?.hwmMB
+        break
+      }
+      case 'idle-warm':
+        rec.rssWarmMB = procMem(pid)?.rssMB
+        cpu0 = procCpuSec(pid)
+        sysStart()
+        go()
+        break
+      case 'idle-bound': {
+        const cpu1 = procCpuSec(pid)
+        sysEnd()
+        if (cpu0 !== undefined && cpu1 !== undefined) rec.serverCpuSec = cpu1 - cpu0
+        break
+      }
+      case 'idle-ready': {
+        const m = procMem(pid)
+        rec.rssMB = m?.rssMB
+        rec.hwmMB = m?.hwmMB
+        go()
+        break
+      }
+      case 'result':
+        result = ev.result
+        break
+      case 'error':
+        error = ev.message
+        break
+      case 'bound':
+        break
+    }
+  }
+  const rl = createInterface({ input: child.stdout! })
+  rl.on('line', (line) => {
+    let ev: LoadEvent
+    try {
+      ev = JSON.parse(line) as LoadEvent
+    } catch {
+      process.stderr.write(`load: ${line}\n`)
+      return
+    }
+    onEvent(ev)
+  })
+
+  const budgetMs = (o.warmupSec + o.durationSec) * 1000 + 90_000 + o.idleConns * 20
+  const exit = await new Promise<number | null>((resolve) => {
+    const timer = setTimeout(() => {
+      error = `load generator did not finish within ${Math.round(budgetMs / 1000)} s; killed`
+      child.kill('SIGKILL')
+    }, budgetMs)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve(code)
+    })
+  })
+
+  if (server.exited !== undefined) {
+    error = `server died during the run (code ${server.exited.code}, signal ${server.exited.signal}); output ends with:\n${indent(server.output.toString().slice(-1500))}`
+  }
+  if (result === undefined || error !== undefined) {
+    rec.ok = false
+    const err = stderr.toString()
+    rec.error = error ?? `load generator exited with code ${exit} without a result${err === '' ? '' : `: ${err.slice(-500)}`}`
+    return
+  }
+  rec.ok = true
+  rec.load = result
+  const wall = result.scenario === 'idle' ? result.bindSec : result.wallSec
+  if (sysBusySec !== undefined && rec.serverCpuSec !== undefined && wall > 0) {
+    rec.otherCpu = Math.max(0, (sysBusySec - rec.serverCpuSec) / wall - result.loadCpu)
+  }
+  if (result.scenario === 'idle') {
+    if (rec.rssMB !== undefined && rec.rssWarmMB !== undefined) {
+      const added = result.conns - result.warmConns
+      if (added > 0) rec.kbPerConn = ((rec.rssMB - rec.rssWarmMB) * 1024) / added
+    }
+    const bound = result.conns - result.warmConns
+    if (rec.serverCpuSec !== undefined && rec.serverCpuSec > 0 && bound > 0) rec.bindsPerCpuSec = bound / rec.serverCpuSec
+  } else if (rec.serverCpuSec !== undefined) {
+    rec.serverCpuUtil = rec.serverCpuSec / result.wallSec
+    if (rec.serverCpuSec > 0) rec.msgsPerCpuSec = result.acked / rec.serverCpuSec
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// summary
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+interface Agg {
+  median: number
+  min: number
+  max: number
+  n: number
+}
+
+function agg(xs: Array<number | undefined>): Agg | undefined {
+  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x))
+  if (v.length === 0) return undefined
+  return { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length }
+}
+
+function fmtNum(x: number, digits: number): string {
+  return digits === 0 ? String(Math.round(x)) : x.toFixed(digits)
+}
+
+function fmt(a: Agg | undefined, digits: number, suffix = ''): string {
+  if (a === undefined) return '–'
+  const m = fmtNum(a.median, digits) + suffix
+  if (a.n === 1 || a.min === a.max) return m
+  return `${m} (${fmtNum(a.min, digits)}–${fmtNum(a.max, digits)})`
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`
+  const sep = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`
+  return [line(header), sep, ...rows.map(line)].join('\n')
+}
+
+type Summary = Record<string, Record<string, Agg | undefined>>
+
+function summarize(records: RunRecord[], scenario: Scenario, targets: string[]): { text: string; summary: Summary } {
+  const summary: Summary = {}
+  const rows: string[][] = []
+  const notes: string[] = []
+  const rounds = [...new Set(records.map((r) => r.round))]
+  const baseOf = (round: number): RunRecord | undefined =>
+    records.find((r) => r.round === round && r.scenario === scenario && r.target === BASELINE && r.ok)
+
+  for (const name of targets) {
+    const recs = records.filter((r) => r.scenario === scenario && r.target === name && r.ok)
+    const failed = records.filter((r) => r.scenario === scenario && r.target === name && !r.ok)
+    if (recs.length === 0) {
+      if (failed.length > 0) notes.push(`${name}: no successful run (${oneLine(failed[0].error ?? 'failed')})`)
+      continue
+    }
+    if (failed.length > 0) notes.push(`${name}: ${failed.length} failed run(s); figures are over the others`)
+    // ratio to the ws baseline of the same round
+    const ratios = rounds.map((round) => {
+      const mine = recs.find((r) => r.round === round)
+      const base = baseOf(round)
+      if (mine === undefined || base === undefined) return undefined
+      if (scenario === 'idle') return mine.kbPerConn !== undefined && base.kbPerConn ? mine.kbPerConn / base.kbPerConn : undefined
+      return mine.msgsPerCpuSec !== undefined && base.msgsPerCpuSec ? mine.msgsPerCpuSec / base.msgsPerCpuSec : undefined
+    })
+    const loadCpu = agg(recs.map((r) => r.load?.loadCpu))
+    if (loadCpu !== undefined && loadCpu.max > 0.9) {
+      notes.push(`${name}: the load generator used ${loadCpu.max.toFixed(2)} of its core — it may be the bottleneck`)
+    }
+    const other = agg(recs.map((r) => r.otherCpu))
+    if (other !== undefined && other.max > 0.15) {
+      notes.push(`${name}: other processes used up to ${other.max.toFixed(2)} cores during its windows — figures are disturbed`)
+    }
+    const errs = recs.reduce((n, r) => n + (r.load !== undefined && r.load.scenario !== 'idle' ? r.load.errors + r.load.unacked : 0), 0)
+    if (errs > 0) notes.push(`${name}: ${errs} error replies / unacked messages (see JSON)`)
+
+    if (scenario === 'idle') {
+      const idle = recs.map((r) => r.load as IdleResult)
+      const s = {
+        conns: agg(idle.map((l) => l.conns)),
+        bindsPerSec: agg(idle.map((l) => l.bindsPerSec)),
+        bindsPerCpuSec: agg(recs.map((r) => r.bindsPerCpuSec)),
+        kbPerConn: agg(recs.map((r) => r.kbPerConn)),
+        ratioKbPerConn: agg(ratios),
+        rssMB: agg(recs.map((r) => r.rssMB)),
+        loadCpu,
+      }
+      summary[name] = s
+      const failedConns = idle.reduce((n, l) => n + l.failed, 0)
+      if (failedConns > 0) notes.push(`${name}: ${failedConns} idle connections failed to bind`)
+      rows.push([name, fmt(s.conns, 0), fmt(s.bindsPerSec, 0), fmt(s.bindsPerCpuSec, 0), fmt(s.kbPerConn, 1), fmt(s.ratioKbPerConn, 2, '×'), fmt(s.rssMB, 1), fmt(s.loadCpu, 2)])
+    } else {
+      const tr = recs.map((r) => r.load as TrafficResult)
+      const s = {
+        ackedPerSec: agg(tr.map((l) => l.ackedPerSec)),
+        msgsPerCpuSec: agg(recs.map((r) => r.msgsPerCpuSec)),
+        ratio: agg(ratios),
+        serverCpu: agg(recs.map((r) => r.serverCpuUtil)),
+        p50Ms: agg(tr.map((l) => l.latency.p50Ms)),
+        p99Ms: agg(tr.map((l) => l.latency.p99Ms)),
+        maxMs: agg(tr.map((l) => l.latency.maxMs)),
+        scheduledP99Ms: agg(tr.map((l) => l.scheduledLatency?.p99Ms)),
+        rssMB: agg(recs.map((r) => r.rssMB)),
+        loadCpu,
+      }
+      summary[name] = s
+      const row = [name, fmt(s.ackedPerSec, 0), fmt(s.msgsPerCpuSec, 0), fmt(s.ratio, 2, '×'), fmt(s.serverCpu, 2), fmt(s.p50Ms, 2), fmt(s.p99Ms, 2), fmt(s.maxMs, 1)]
+      if (scenario === 'open') row.push(fmt(s.scheduledP99Ms, 2))
+      row.push(fmt(s.rssMB, 1), fmt(s.loadCpu, 2))
+      rows.push(row)
+    }
+  }
+
+  let header: string[]
+  let title: string
+  if (scenario === 'idle') {
+    title = 'idle: N bound idle connections (KB/conn = RSS growth / connections, after 1 s settle)'
+    header = ['target', 'conns', 'binds/s', 'binds/CPU-s', 'KB/conn', 'KB/conn ×ws', 'RSS MB', 'load CPU']
+  } else {
+    header = ['target', 'msg/s', 'msg/CPU-s', '×ws', 'srv CPU', 'p50 ms', 'p99 ms', 'max ms']
+    if (scenario === 'open') header.push('sched p99')
+    header.push('RSS MB', 'load CPU')
+    title =
+      scenario === 'closed'
+        ? 'closed loop: pairs exchanging messages, window of un-acked sends per client (saturation)'
+        : 'open loop: fixed offered rate; latency send→ack (sched p99: from the scheduled send time)'
+  }
+  const text = [`## ${title}`, '', rows.length > 0 ? table(header, rows) : '(no results)', ...notes.map((n) => `- ${n}`)].join('\n')
+  return { text, summary }
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+async function main(): Promise<void> {
+  const o = readOptions()
+  if (!existsSync(LOAD_JS)) throw new Error(`${LOAD_JS} not found: run npm run build first`)
+  const targets = ALL_TARGETS.filter((t) => o.targets === undefined || o.targets.includes(t.name))
+  for (const name of o.targets ?? []) {
+    if (!ALL_TARGETS.some((t) => t.name === name)) throw new Error(`unknown target ${name}; known: ${ALL_TARGETS.map((t) => t.name).join(', ')}`)
+  }
+
+  const ncpu = cpus().length
+  const canPin = o.taskset && ncpu >= 2 && Math.max(o.serverCpu, o.loadCpu) < ncpu && hasTaskset()
+  const pin: Pinning = canPin
+    ? { server: ['-c', String(o.serverCpu)], load: ['-c', String(o.loadCpu)] }
+    : { server: [], load: [] }
+  if (canPin) {
+    // keep the driver itself off the server's core
+    try {
+      execFileSync('taskset', ['-pc', String(o.loadCpu), String(process.pid)], { stdio: 'ignore' })
+    } catch {
+      // not fatal
+    }
+  }
+
+  const fdLimit = openFileLimit()
+  if (o.scenarios.includes('idle') && fdLimit !== undefined && o.idleConns + 200 > fdLimit) {
+    console.warn(`warning: IDLE_CONNS=${o.idleConns} but the open-file limit is ${fdLimit}; raise it with ulimit -n`)
+  }
+
+  const machine = {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: ncpu,
+    memGB: +(totalmem() / 2 ** 30).toFixed(1),
+    freeMemGB: +(freemem() / 2 ** 30).toFixed(1),
+    kernel: release(),
+    node: process.version,
+    pinned: canPin ? `server on CPU ${o.serverCpu}, load generator on CPU ${o.loadCpu}` : 'no (taskset unavailable or disabled)',
+    clkTck,
+  }
+  console.log(`duet bench: ${targets.map((t) => t.name).join(', ')} × ${o.scenarios.join(', ')} × ${o.rounds} round(s)`)
+  console.log(
+    `  duration ${o.durationSec} s (+${o.warmupSec} s warm-up), ${o.pairs} pairs, window ${o.window}, open rate ${o.openRate}/s, idle ${o.idleConns} conns, msg ${o.msgBytes} B`,
+  )
+  console.log(`  ${machine.cpu}, ${ncpu} cores, node ${machine.node}; pinning: ${machine.pinned}`)
+
+  const startedAt = new Date()
+  const records: RunRecord[] = []
+  const dead = new Map<string, string>() // target -> why it is skipped
+
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const s of o.scenarios) {
+      for (const t of targets) {
+        if (dead.has(t.name)) continue
+        const rec: RunRecord = { round, target: t.name, scenario: s, ok: false }
+        process.stdout.write(`round ${round}/${o.rounds}  ${s.padEnd(6)}  ${t.name.padEnd(12)} `)
+        const server = await startServer(t, o, pin)
+        if (typeof server === 'string') {
+          console.log(`SKIPPED: failed to start: ${server}`)
+          dead.set(t.name, server)
+          rec.error = `failed to start: ${server}`
+          records.push(rec)
+          continue
+        }
+        await sleep(300) // let the startup settle
+        rec.rssStartMB = procMem(server.pid)?.rssMB
+        try {
+          await runLoad(t, s, o, pin, server, rec)
+        } finally {
+          await stopServer(server)
+        }
+        records.push(rec)
+        if (!rec.ok) console.log(`FAILED: ${rec.error}`)
+        else if (rec.load?.scenario === 'idle') {
+          console.log(`${Math.round(rec.load.bindsPerSec)} binds/s, ${rec.kbPerConn?.toFixed(1) ?? '?'} KB/conn`)
+        } else if (rec.load !== undefined) {
+          console.log(
+            `${Math.round(rec.load.ackedPerSec)} msg/s, ${rec.msgsPerCpuSec !== undefined ? Math.round(rec.msgsPerCpuSec) : '?'} msg/CPU-s, p99 ${rec.load.latency.p99Ms} ms, load CPU ${rec.load.loadCpu.toFixed(2)}`,
+          )
+        }
+        await sleep(500)
+      }
+    }
+  }
+
+  const names = targets.map((t) => t.name)
+  const summaries: Record<string, Summary> = {}
+  const texts: string[] = []
+  for (const s of o.scenarios) {
+    const { text, summary } = summarize(records, s, names)
+    summaries[s] = summary
+    texts.push(text)
+  }
+  const finishedAt = new Date()
+  console.log('')
+  console.log(texts.join('\n\n'))
+  for (const [name, why] of dead) console.log(`skipped ${name}: ${oneLine(why)}`)
+  console.log(
+    `\nmedians (min–max) over ${o.rounds} round(s); ×ws = ratio to the ws baseline of the same round (msg per server-CPU-second; KB/conn for idle); srv CPU / load CPU = cores used during the window`,
+  )
+
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const file = join(RESULTS_DIR, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
+  writeFileSync(
+    file,
+    JSON.stringify({ startedAt, finishedAt, machine, options: o, targets: names, skipped: Object.fromEntries(dead), summary: summaries, tables: texts, runs: records }, null, 2) + '\n',
+  )
+  copyFileSync(file, join(RESULTS_DIR, 'latest.json'))
+  console.log(`results: ${file.slice(ROOT.length)}`)
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err)
+  process.exit(1)
+})
