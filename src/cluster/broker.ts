@@ -1,0 +1,24 @@
+// Broker contract: deliver an event to one node, wherever in the cluster it runs.
+// In-process and Redis pub/sub implementations pass one contract suite.
+import type { StoredMessage } from '../store/message-store.js'
+
+export type ClusterEvent =
+  /** Push a stored message to `to`'s connections on the receiving node. */
+  | { kind: 'deliver'; to: string; message: StoredMessage }
+  /** Close one session on the receiving node (replaced by a newer bind, or kicked by an admin). */
+  | { kind: 'close'; sessionId: string; reason: 'replaced' | 'kicked' }
+
+export type ClusterEventHandler = (event: ClusterEvent) => void
+
+export interface Broker {
+  /** Sends `event` to node `node`. Best effort: recovery never depends on it. */
+  publish(node: string, event: ClusterEvent): Promise<void>
+
+  /** Receives the events addressed to node `node` (this node). */
+  subscribe(node: string, handler: ClusterEventHandler): Promise<void>
+
+  /** Rejects when the broker is unreachable: for /readyz. */
+  ping(): Promise<void>
+
+  close(): Promise<void>
+}
