@@ -1,4 +1,5 @@
-// Creates the hub: the core that routes frames between live connections and the store.
+// Creates the hub: the core that routes frames between live connections, the store and
+// the other nodes.
 import fp from 'fastify-plugin'
 import { Hub } from '../src/hub/hub.js'
 
@@ -11,16 +12,30 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     const { config } = app
-    app.decorate(
-      'hub',
-      new Hub({
-        store: app.store,
-        logger: app.log,
-        nodeId: config.nodeId,
-        multiDevice: config.multiDevice,
-        maxMessageLength: config.maxMessageLength,
-      }),
-    )
+    const hub = new Hub({
+      store: app.store,
+      presence: app.cluster.presence,
+      broker: app.cluster.broker,
+      logger: app.log,
+      nodeId: config.nodeId,
+      multiDevice: config.multiDevice,
+      maxMessageLength: config.maxMessageLength,
+      verifier: app.tokenVerifier,
+      rateLimit: config.rateLimit,
+      rateBurst: config.rateBurst,
+      maxBindAttempts: config.maxBindAttempts,
+      slowConsumerBytes: config.slowConsumerBytes,
+      metrics: app.metrics.hub,
+    })
+    await hub.start()
+    app.decorate('hub', hub)
+    // Catches replacements whose pub/sub message was lost (an outage): the owner record in
+    // presence decides. Cheap in process; one Redis round trip per period in a cluster.
+    const timer = setInterval(() => {
+      hub.reconcile().catch((err: unknown) => app.log.warn({ err }, 'presence reconcile failed'))
+    }, Math.max(1000, Math.floor(config.presenceLeaseMs / 3)))
+    timer.unref()
+    app.addHook('preClose', async () => clearInterval(timer))
   },
-  { name: 'hub', dependencies: ['config', 'store'] },
+  { name: 'hub', dependencies: ['config', 'store', 'cluster', 'auth', 'metrics'] },
 )

@@ -1,7 +1,12 @@
 // @fastify/websocket with our limits. Shutdown goes through the hub first, so clients
-// get a 503 frame and close 1001 only after in-flight store writes finished.
+// get a 503 frame and close 1001 only after in-flight store writes finished; sockets that
+// do not finish the closing handshake within CLOSE_GRACE_MS are terminated, so a dead
+// client cannot hold the shutdown open.
 import fp from 'fastify-plugin'
 import websocket from '@fastify/websocket'
+import type { WebSocket } from 'ws'
+
+const CLOSE_GRACE_MS = 2000
 
 export default fp(
   async (app) => {
@@ -12,9 +17,30 @@ export default fp(
       },
       preClose: async function () {
         await app.hub.shutdown()
-        await new Promise<void>((resolve) => app.websocketServer.close(() => resolve()))
+        const wss = app.websocketServer
+        await allClosed(wss.clients, CLOSE_GRACE_MS)
+        for (const socket of wss.clients) socket.terminate()
+        await new Promise<void>((resolve) => wss.close(() => resolve()))
       },
     })
   },
   { name: 'websocket', dependencies: ['config', 'hub'] },
 )
+
+/** Resolves when every socket has closed, or after `ms`. */
+function allClosed(sockets: Set<WebSocket>, ms: number): Promise<void> {
+  const open = [...sockets].filter((s) => s.readyState !== s.CLOSED)
+  if (open.length === 0) return Promise.resolve()
+  return new Promise<void>((resolve) => {
+    let left = open.length
+    const timer = setTimeout(resolve, ms)
+    for (const socket of open) {
+      socket.once('close', () => {
+        if (--left === 0) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+  })
+}

@@ -37,7 +37,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async () => {
-      const uids = app.hub.onlineUids()
+      const uids = [...new Set((await app.hub.clusterSessions()).map((s) => s.uid))]
       return { count: uids.length, uids }
     },
   )
@@ -53,7 +53,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async () => {
-      const sessions = app.hub.listSessions()
+      const sessions = await app.hub.clusterSessions()
       return { count: sessions.length, sessions }
     },
   )
@@ -70,7 +70,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      if (!app.hub.kick(request.params.id)) {
+      if (!(await app.hub.disconnect(request.params.id))) {
         return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such session' })
       }
       return reply.code(204).send(null)

@@ -31,27 +31,30 @@ const HistoryEntry = Type.Object(
   { $id: 'HistoryMessage' },
 )
 
-const ConversationsResponse = Type.Object({
+export const ConversationsResponse = Type.Object({
   conversations: Type.Array(
     Type.Object({
       peer: Type.String(),
       unread: Type.Integer({ description: 'messages from peer to uid not yet read' }),
+      online: Type.Boolean({ description: 'the peer has a live connection now' }),
       lastMessage: MessageEntry,
     }),
   ),
 })
 
-const HistoryResponse = Type.Object({
+export const HistoryResponse = Type.Object({
   messages: Type.Array(HistoryEntry),
   nextBefore: Type.Union([Mid, Type.Null()], { description: 'pass as `before` for the next (older) page; null at the end' }),
 })
 
-const errors = { 400: ErrorResponse }
+// 401/403 come from app.userGuard when auth is on (plugins/user-auth.ts).
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
 
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/users/:uid/conversations',
     {
+      onRequest: app.userGuard,
       schema: {
         tags: ['users'],
         summary: "The user's conversations, most recent first, with unread counts",
@@ -59,12 +62,17 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: ConversationsResponse, ...errors },
       },
     },
-    async (request) => ({ conversations: await app.store.conversations(request.params.uid) }),
+    async (request) => {
+      const conversations = await app.store.conversations(request.params.uid)
+      const online = await Promise.all(conversations.map((c) => app.hub.isOnline(c.peer)))
+      return { conversations: conversations.map((c, i) => ({ ...c, online: online[i]! })) }
+    },
   )
 
   app.get(
     '/users/:uid/conversations/:peer/messages',
     {
+      onRequest: app.userGuard,
       schema: {
         tags: ['users'],
         summary: 'History of one conversation, newest first, paginated by mid',

@@ -1,22 +1,66 @@
 // /ws: adapts each WebSocket to a hub Session. Parsing and semantics live in the hub.
-import type { FastifyPluginAsync } from 'fastify'
+// Upgrades are admitted here, before they happen: a foreign browser Origin gets 403,
+// too many connections 503 (in total) or 429 (from one address).
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { Code } from '../src/protocol/codes.js'
+import { ConnectionAdmission } from '../src/limits/connection-admission.js'
+import { FairReads, ReadTurn } from '../src/limits/fair-reads.js'
+
+/** Frames one connection may deliver per event-loop turn before it waits for the next. */
+const FRAMES_PER_TURN = 64
+
+const normalizeOrigin = (origin: string): string => origin.trim().toLowerCase().replace(/\/+$/, '')
 
 const wsRoute: FastifyPluginAsync = async (app) => {
-  const { hub } = app
-  app.get('/ws', { websocket: true, schema: { hide: true } }, (socket, request) => {
+  const { hub, config } = app
+  const admission = new ConnectionAdmission(config.maxConnections, config.maxConnectionsPerIp)
+  // A text frame as a string, a binary frame as null (refused without reading it).
+  const fairReads = new FairReads<string | null>(FRAMES_PER_TURN)
+  const allowedOrigins = config.allowedOrigins === undefined ? null : new Set(config.allowedOrigins.map(normalizeOrigin))
+
+  const admit = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (!request.ws) return // a plain GET /ws: the route answers 404
+    // Browsers always send Origin on a WebSocket upgrade; other clients may omit it
+    // (and could forge it anyway), so the check stops cross-site pages, not programs.
+    const origin = request.headers.origin
+    if (allowedOrigins !== null && origin !== undefined && !allowedOrigins.has(normalizeOrigin(origin))) {
+      request.log.info({ origin }, 'upgrade refused: origin not allowed')
+      await reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'origin not allowed' })
+      return
+    }
+    const ip = request.ip
+    const verdict = admission.admit(ip)
+    if (verdict !== 'ok') {
+      const total = verdict === 'total'
+      request.log.warn({ ip, open: admission.open }, total ? 'upgrade refused: MAX_CONNECTIONS' : 'upgrade refused: MAX_CONNECTIONS_PER_IP')
+      await reply
+        .code(total ? 503 : 429)
+        .header('retry-after', '5')
+        .send({
+          statusCode: total ? 503 : 429,
+          error: total ? 'Service Unavailable' : 'Too Many Requests',
+          message: total ? 'too many connections: try again later' : 'too many connections from this address',
+        })
+      return
+    }
+    // The TCP socket closes exactly once, upgraded or not: release there.
+    const socket = request.raw.socket as typeof request.raw.socket | undefined
+    if (socket === undefined) admission.release(ip)
+    else socket.once('close', () => admission.release(ip))
+  }
+
+  app.get('/ws', { websocket: true, onRequest: admit, schema: { hide: true } }, (socket, request) => {
     const session = hub.open(socket, request.ip)
     const log = request.log.child({ session: session.id })
     log.info({ remoteAddress: request.ip }, 'connection open')
-
-    socket.on('message', (data, isBinary) => {
-      if (isBinary) {
-        hub.refuse(session, Code.BAD_FRAME, 'binary frames are not supported: send JSON text')
-        return
-      }
-      hub.handle(session, data.toString())
+    const turn = new ReadTurn<string | null>(socket, (text) => {
+      if (text === null) hub.refuse(session, Code.BAD_FRAME, 'binary frames are not supported: send JSON text')
+      else hub.handle(session, text)
     })
+
+    socket.on('message', (data, isBinary) => fairReads.receive(turn, isBinary ? null : data.toString()))
     socket.on('close', (code) => {
+      fairReads.flush(turn)
       log.info({ uid: session.uid, code }, 'connection closed')
       hub.close(session)
     })

@@ -1,17 +1,25 @@
-// Builds the Fastify instance: plugins (config, store, hub, websocket, auth, docs), then routes.
+// Builds the Fastify instance: plugins (config, store, hub, websocket, auth, docs, metrics), then
+// routes, then the demo page's static files.
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { loadConfig, type Config } from './config.js'
+import { checkExposure, loadConfig, type Config } from './config.js'
 import configPlugin from '../plugins/config.js'
 import storePlugin from '../plugins/store.js'
 import hubPlugin from '../plugins/hub.js'
+import clusterPlugin from '../plugins/cluster.js'
 import websocketPlugin from '../plugins/websocket.js'
 import adminAuthPlugin from '../plugins/admin-auth.js'
+import authPlugin from '../plugins/auth.js'
+import userAuthPlugin from '../plugins/user-auth.js'
+import heartbeatPlugin from '../plugins/heartbeat.js'
 import docsPlugin from '../plugins/docs.js'
+import metricsPlugin from '../plugins/metrics.js'
+import staticPlugin from '../plugins/static.js'
 import retentionPlugin from '../plugins/retention.js'
 import wsRoute from '../routes/ws.js'
 import adminRoutes from '../routes/admin.js'
 import healthRoutes from '../routes/health.js'
+import metricsRoutes from '../routes/metrics.js'
 import userRoutes from '../routes/users.js'
 
 export interface BuildOptions {
@@ -32,21 +40,37 @@ export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
 
 export async function build(options: BuildOptions = {}): Promise<FastifyInstance> {
   const config: Config = { ...loadConfig(options.env), ...options.config }
+  // Throws ConfigError when exposed without auth or ADMIN_TOKEN and not ALLOW_INSECURE.
+  const insecure = checkExposure(config)
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
+    trustProxy: config.trustProxy,
   }).withTypeProvider<TypeBoxTypeProvider>()
+  if (insecure.length > 0) {
+    app.log.error(
+      { host: config.host, missing: insecure },
+      `ALLOW_INSECURE=true: listening on ${config.host} without ${insecure.join(' and ')}; anyone who reaches this port can bind as any user or read admin data`,
+    )
+  }
 
   await app.register(configPlugin, { config })
   await app.register(docsPlugin)
   await app.register(storePlugin)
+  await app.register(authPlugin)
+  await app.register(metricsPlugin)
+  await app.register(clusterPlugin)
   await app.register(hubPlugin)
   await app.register(websocketPlugin)
+  await app.register(heartbeatPlugin)
   await app.register(adminAuthPlugin)
+  await app.register(userAuthPlugin)
   await app.register(retentionPlugin)
 
   await app.register(wsRoute)
   await app.register(adminRoutes)
   await app.register(healthRoutes)
   await app.register(userRoutes)
+  await app.register(metricsRoutes)
+  await app.register(staticPlugin)
   return app
 }

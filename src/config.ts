@@ -14,6 +14,37 @@ export interface Config {
   storeUrl: string
   retentionDays: number | undefined
   nodeId: string
+  /** HS256 secret; auth is on when this or jwtPublicKey is set. */
+  jwtSecret: string | undefined
+  /** PEM public key (RS256 or ES256); literal `\n` in the env counts as a newline. */
+  jwtPublicKey: string | undefined
+  jwtIssuer: string | undefined
+  jwtAudience: string | undefined
+  /** Refuse nothing at start even when exposed without auth (logged loudly). */
+  allowInsecure: boolean
+  /** Browser origins allowed to open /ws; undefined = any. */
+  allowedOrigins: string[] | undefined
+  /** Frames per second per connection (token bucket refill); 0 = no limit. */
+  rateLimit: number
+  /** Token bucket size: frames a connection may send at once; undefined = 2 × rateLimit. */
+  rateBurst: number | undefined
+  maxConnections: number
+  maxConnectionsPerIp: number
+  maxBindAttempts: number
+  /** Ping interval; a socket that missed the previous pong is terminated. 0 = off. */
+  heartbeatMs: number
+  /** A connection whose unsent buffer passes this is closed with 1013. */
+  slowConsumerBytes: number
+  /** Upper bound on a graceful shutdown before the process exits anyway. */
+  shutdownTimeoutMs: number
+  /** Trust X-Forwarded-For from a reverse proxy for the client address (per-IP limits, logs). */
+  trustProxy: boolean
+  /** Set: cluster mode, presence and cross-node delivery on Redis. Unset: one node, in process. */
+  redisUrl: string | undefined
+  /** Prefix of every Redis key and channel, so several clusters can share one Redis. */
+  redisPrefix: string
+  /** How long a node's presence outlives its last heartbeat (renewed every third of it). */
+  presenceLeaseMs: number
 }
 
 export class ConfigError extends Error {
@@ -24,7 +55,10 @@ type Env = Record<string, string | undefined>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
-export const DEFAULT_STORE_URL = 'memory:'
+export const DEFAULT_RATE_LIMIT = 200
+const JWT_SECRET_MIN = 32
+
+export const DEFAULT_STORE_URL = 'sqlite:./data/duet.db'
 
 export function loadConfig(env: Env = process.env): Config {
   const read = new EnvReader(env)
@@ -32,7 +66,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: read.integer('PORT', 3000, 0, 65535),
     host: read.string('HOST', '127.0.0.1'),
     logLevel: read.oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
-    logPretty: read.boolean('LOG_PRETTY', false),
+    // Pretty for a person at a terminal, JSON for anything that collects logs.
+    logPretty: read.boolean('LOG_PRETTY', process.stdout.isTTY === true),
     adminToken: read.optionalString('ADMIN_TOKEN'),
     maxMessageLength: read.integer('MAX_MESSAGE_LENGTH', 4096, 1, 1 << 20),
     maxPayloadBytes: read.integer('MAX_PAYLOAD_BYTES', 65536, 256, 64 << 20),
@@ -40,9 +75,69 @@ export function loadConfig(env: Env = process.env): Config {
     storeUrl: read.string('STORE_URL', DEFAULT_STORE_URL),
     retentionDays: read.optionalNumber('RETENTION_DAYS', 0.001, 365_000),
     nodeId: read.string('NODE_ID', `${hostname()}-${process.pid}`),
+    jwtSecret: read.optionalString('JWT_SECRET'),
+    jwtPublicKey: read.optionalString('JWT_PUBLIC_KEY')?.replaceAll('\\n', '\n'),
+    jwtIssuer: read.optionalString('JWT_ISSUER'),
+    jwtAudience: read.optionalString('JWT_AUDIENCE'),
+    allowInsecure: read.boolean('ALLOW_INSECURE', false),
+    allowedOrigins: read.optionalList('ALLOWED_ORIGINS'),
+    rateLimit: read.integer('RATE_LIMIT', DEFAULT_RATE_LIMIT, 0, 1_000_000),
+    rateBurst: read.optionalNumber('RATE_BURST', 1, 1_000_000),
+    maxConnections: read.integer('MAX_CONNECTIONS', 50_000, 1, 10_000_000),
+    maxConnectionsPerIp: read.integer('MAX_CONNECTIONS_PER_IP', 1000, 1, 10_000_000),
+    maxBindAttempts: read.integer('MAX_BIND_ATTEMPTS', 10, 1, 1000),
+    heartbeatMs: read.integer('HEARTBEAT_MS', 30_000, 0, 3_600_000),
+    slowConsumerBytes: read.integer('SLOW_CONSUMER_BYTES', 1 << 20, 1024, 1 << 30),
+    shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    trustProxy: read.boolean('TRUST_PROXY', false),
+    redisUrl: read.optionalString('REDIS_URL'),
+    redisPrefix: read.string('REDIS_PREFIX', 'duet:'),
+    presenceLeaseMs: read.integer('PRESENCE_LEASE_MS', 15_000, 300, 600_000),
+  }
+  if (config.redisUrl !== undefined && !/^postgres(ql)?:\/\//.test(config.storeUrl)) {
+    read.problem(
+      'REDIS_URL is set (cluster mode) but STORE_URL is not postgres://…: every node must share one store, ' +
+        'or a message stored on one node is lost to the others. Set STORE_URL=postgres://user@host/db.',
+    )
+  }
+  if (config.jwtSecret !== undefined && config.jwtSecret.length < JWT_SECRET_MIN) {
+    read.problem(`JWT_SECRET: expected at least ${JWT_SECRET_MIN} characters (HS256 needs a 256-bit key)`)
+  }
+  if (config.jwtSecret !== undefined && config.jwtPublicKey !== undefined) {
+    read.problem('JWT_SECRET and JWT_PUBLIC_KEY: set one of them, not both')
   }
   read.throwIfInvalid()
   return config
+}
+
+/** True when auth on bind and on the user routes is configured. */
+export function authEnabled(config: Pick<Config, 'jwtSecret' | 'jwtPublicKey'>): boolean {
+  return config.jwtSecret !== undefined || config.jwtPublicKey !== undefined
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase()
+  return h === 'localhost' || h === '::1' || h === '[::1]' || h.startsWith('127.') || h.startsWith('::ffff:127.')
+}
+
+/**
+ * Refuses a configuration that exposes the server beyond loopback without JWT auth or
+ * without ADMIN_TOKEN, unless ALLOW_INSECURE is set. Returns the reasons it let pass.
+ */
+export function checkExposure(config: Config): string[] {
+  if (isLoopbackHost(config.host)) return []
+  const missing: string[] = []
+  if (!authEnabled(config)) missing.push('JWT_SECRET or JWT_PUBLIC_KEY')
+  if (config.adminToken === undefined) missing.push('ADMIN_TOKEN')
+  if (missing.length === 0) return []
+  if (!config.allowInsecure) {
+    throw new ConfigError(
+      `Refusing to listen on HOST=${config.host} without ${missing.join(' and ')}: ` +
+        'anyone who reaches the port could impersonate users or read admin data. ' +
+        'Set them, listen on 127.0.0.1, or set ALLOW_INSECURE=true to run exposed anyway.',
+    )
+  }
+  return missing
 }
 
 class EnvReader {
@@ -64,6 +159,19 @@ class EnvReader {
 
   optionalString(name: string): string | undefined {
     return this.raw(name)
+  }
+
+  /** A comma-separated list; unset or only commas = undefined. */
+  optionalList(name: string): string[] | undefined {
+    const items = (this.raw(name) ?? '')
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '')
+    return items.length === 0 ? undefined : items
+  }
+
+  problem(text: string): void {
+    this.problems.push(text)
   }
 
   integer(name: string, fallback: number, min: number, max: number): number {

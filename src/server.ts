@@ -4,8 +4,12 @@ import { ConfigError, loadConfig } from './config.js'
 
 async function main(): Promise<void> {
   let config
+  let app
   try {
     config = loadConfig()
+    // The auth plugin logs whether auth is on (or open mode); build refuses an exposed
+    // HOST without auth or ADMIN_TOKEN unless ALLOW_INSECURE=true.
+    app = await build({ config })
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`)
@@ -13,8 +17,6 @@ async function main(): Promise<void> {
     }
     throw err
   }
-  const app = await build({ config })
-  app.log.warn('no JWT secret or public key configured: bind trusts the uid it is given (open mode)')
 
   let stopping = false
   const stop = (signal: string): void => {
@@ -24,7 +26,7 @@ async function main(): Promise<void> {
     const timer = setTimeout(() => {
       app.log.error('shutdown took too long, exiting')
       process.exit(1)
-    }, 10_000)
+    }, config.shutdownTimeoutMs)
     timer.unref()
     app.close().then(
       () => process.exit(0),

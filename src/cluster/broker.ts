@@ -7,12 +7,17 @@ export type ClusterEvent =
   | { kind: 'deliver'; to: string; message: StoredMessage }
   /** Close one session on the receiving node (replaced by a newer bind, or kicked by an admin). */
   | { kind: 'close'; sessionId: string; reason: 'replaced' | 'kicked' }
+  /** From the broker itself: the subscription was down and is back; events may have been missed. */
+  | { kind: 'resync' }
 
 export type ClusterEventHandler = (event: ClusterEvent) => void
 
 export interface Broker {
-  /** Sends `event` to node `node`. Best effort: recovery never depends on it. */
-  publish(node: string, event: ClusterEvent): Promise<void>
+  /**
+   * Sends `event` to node `node`. Best effort: recovery never depends on it. Resolves false
+   * when no subscriber of that node received it (the node is gone, or not connected now).
+   */
+  publish(node: string, event: ClusterEvent): Promise<boolean>
 
   /** Receives the events addressed to node `node` (this node). */
   subscribe(node: string, handler: ClusterEventHandler): Promise<void>

@@ -18,8 +18,9 @@ export class LocalBroker implements Broker {
     private readonly logger?: Logger,
   ) {}
 
-  async publish(node: string, event: ClusterEvent): Promise<void> {
+  async publish(node: string, event: ClusterEvent): Promise<boolean> {
     if (this.closed) throw new Error('broker closed')
+    const listening = (this.state.handlers.get(node)?.size ?? 0) > 0
     queueMicrotask(() => {
       // Read the subscribers at delivery time: a node that left meanwhile gets nothing.
       const handlers = this.state.handlers.get(node)
@@ -33,6 +34,7 @@ export class LocalBroker implements Broker {
         }
       }
     })
+    return listening
   }
 
   async subscribe(node: string, handler: ClusterEventHandler): Promise<void> {

@@ -34,6 +34,7 @@ export class RedisBroker implements Broker {
     if (owned) logOutages(this.pub, this.logger, 'broker')
     logOutages(this.sub, this.logger, 'broker subscriber')
     this.sub.on('message', this.onMessage)
+    this.sub.on('ready', this.onReady)
   }
 
   /** Waits until both connections are up: after that, calls fail fast while Redis is away. */
@@ -42,8 +43,9 @@ export class RedisBroker implements Broker {
     return this
   }
 
-  async publish(node: string, event: ClusterEvent): Promise<void> {
-    await this.pub.publish(this.channel(node), JSON.stringify(event))
+  async publish(node: string, event: ClusterEvent): Promise<boolean> {
+    // PUBLISH answers how many subscribers got it: 0 means the node did not hear it.
+    return (await this.pub.publish(this.channel(node), JSON.stringify(event))) > 0
   }
 
   async subscribe(node: string, handler: ClusterEventHandler): Promise<void> {
@@ -67,12 +69,34 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.handlers.clear()
     this.sub.off('message', this.onMessage)
+    this.sub.off('ready', this.onReady)
     await closeRedis(this.sub)
     if (this.ownsPub) await closeRedis(this.pub)
   }
 
   private channel(node: string): string {
     return `${this.prefix}node:${node}`
+  }
+
+  /**
+   * After a reconnect: subscribe again explicitly (so the channels are live before we say so),
+   * then tell the handlers that events published meanwhile were lost and must be caught up
+   * from the store. The first 'ready' is the initial connection, not a recovery.
+   */
+  private everReady = false
+  private readonly onReady = (): void => {
+    if (!this.everReady) {
+      this.everReady = true
+      return
+    }
+    const channels = [...this.handlers.keys()]
+    if (channels.length === 0) return
+    this.sub.subscribe(...channels).then(
+      () => {
+        for (const channel of channels) this.dispatch(channel, { kind: 'resync' })
+      },
+      (err: unknown) => this.logger?.warn({ err }, 'broker: resubscribe after reconnect failed'),
+    )
   }
 
   private readonly onMessage = (channel: string, text: string): void => {
@@ -85,7 +109,11 @@ export class RedisBroker implements Broker {
       this.logger?.warn({ err, channel }, 'broker: dropped an event that is not JSON')
       return
     }
-    for (const handler of handlers) {
+    this.dispatch(channel, event)
+  }
+
+  private dispatch(channel: string, event: ClusterEvent): void {
+    for (const handler of this.handlers.get(channel) ?? []) {
       try {
         handler(event)
       } catch (err) {

@@ -1,35 +1,94 @@
-// The hub: live connections by uid, their open conversations, and the four client
-// events. It knows the MessageStore contract only, never a concrete store.
+// The hub: this node's connections, their open conversations, and the four client events.
+// It knows the MessageStore, Presence and Broker contracts only, never an implementation:
+// the same code runs one node in process or many on Redis.
+import { performance } from 'node:perf_hooks'
+import { AuthError, type TokenVerifier } from '../auth/token-verifier.js'
+import type { Broker, ClusterEvent } from '../cluster/broker.js'
+import type { Presence, PresenceEntry } from '../cluster/presence.js'
+import { FrameRateLimit } from '../limits/frame-rate-limit.js'
 import type { Logger } from '../logger.js'
 import { Close, Code } from '../protocol/codes.js'
 import { encodeFrame, messageFrame, replyFrame } from '../protocol/frames.js'
 import { charLength, parseFrame } from '../protocol/parse.js'
-import type { BindFrame, ClientFrame, ExitFrame, JoinFrame, SendFrame } from '../protocol/schemas.js'
+import type { BindFrame, ExitFrame, JoinFrame, SendFrame } from '../protocol/schemas.js'
 import type { MessageStore, StoredMessage } from '../store/message-store.js'
-import { Session, type Connection, type SessionInfo } from './session.js'
+import { BacklogSender } from './backlog.js'
+import type { HubMetrics } from './hub-metrics.js'
+import { LocalSessions } from './local-sessions.js'
+import { Session, type Connection, type SendLimit, type SessionInfo } from './session.js'
 
 export interface HubOptions {
   store: MessageStore
+  presence: Presence
+  broker: Broker
   logger: Logger
   nodeId: string
   multiDevice: boolean
   maxMessageLength: number
+  /** Checks the bind token; absent or null = open mode, bind trusts `uid`. */
+  verifier?: TokenVerifier | null
+  /** Frames per second per connection; 0 or absent = unlimited. */
+  rateLimit?: number
+  /** Token bucket size; default 2 × rateLimit. */
+  rateBurst?: number
+  /** Bind frames allowed per connection before it is closed with 1008; absent = unlimited. */
+  maxBindAttempts?: number
+  /** A connection with more unsent bytes than this is closed with 1013; absent = unbounded. */
+  slowConsumerBytes?: number
+  /** Traffic counters and latencies (plugins/metrics.ts); absent = not measured. */
+  metrics?: HubMetrics
 }
 
-/** How many stored messages one replay query reads at a time. */
-const REPLAY_PAGE = 500
+const AUTH_MESSAGES: Record<AuthError['reason'], string> = {
+  missing: 'token required',
+  invalid: 'invalid token',
+  expired: 'token expired',
+  'not-yet-valid': 'token not valid yet (nbf)',
+  'wrong-issuer': 'wrong token issuer',
+  'wrong-audience': 'wrong token audience',
+  'wrong-subject': 'token is for another uid',
+}
+
+type ReplyFields = { uid?: string; touid?: string; ref?: string | undefined }
 
 export class Hub {
-  private readonly users = new Map<string, Session[]>()
+  private readonly local = new LocalSessions()
   private readonly sessions = new Map<string, Session>()
   private readonly inFlight = new Set<Promise<unknown>>()
   private closing = false
+  private readonly sendLimit: SendLimit | null
+  private readonly rateBurst: number
+  private readonly maxBindAttempts: number
+  private readonly backlog: BacklogSender
 
-  constructor(private readonly options: HubOptions) {}
+  constructor(private readonly options: HubOptions) {
+    const { slowConsumerBytes, rateLimit = 0 } = options
+    this.sendLimit =
+      slowConsumerBytes === undefined
+        ? null
+        : { maxBufferedBytes: slowConsumerBytes, onOverflow: (session, buffered) => this.evictSlow(session, buffered) }
+    this.rateBurst = options.rateBurst ?? Math.max(1, 2 * rateLimit)
+    this.maxBindAttempts = options.maxBindAttempts ?? Infinity
+    this.backlog = new BacklogSender({
+      store: options.store,
+      metrics: options.metrics,
+      maxBufferedBytes: slowConsumerBytes ?? null,
+      evictSlow: (session, buffered) => this.evictSlow(session, buffered),
+      stopping: () => this.closing,
+    })
+  }
+
+  /** Starts receiving this node's cluster events (deliveries and closes from other nodes). */
+  async start(): Promise<void> {
+    await this.options.broker.subscribe(this.options.nodeId, (event) => this.onClusterEvent(event))
+  }
 
   open(connection: Connection, remoteAddress: string): Session {
-    const session = new Session(connection, remoteAddress)
+    const { rateLimit = 0 } = this.options
+    const rate = rateLimit > 0 ? new FrameRateLimit(rateLimit, this.rateBurst, performance.now()) : null
+    const session = new Session(connection, remoteAddress, this.sendLimit, rate)
     this.sessions.set(session.id, session)
+    this.options.metrics?.connectionOpened()
     return session
   }
 
@@ -40,12 +99,25 @@ export class Hub {
     if (session.uid !== null) this.unregister(session)
   }
 
+  /** One text frame from the client. Rate limited here, once, on arrival. */
   handle(session: Session, data: string): void {
+    if (session.closed || this.overRate(session, data)) return
+    this.process(session, data)
+  }
+
+  /** A frame the transport refused before parsing (binary, for one). */
+  refuse(session: Session, code: Code, msg: string): void {
+    if (session.closed || this.overRate(session, '')) return
+    this.reply(session, code, '', msg)
+  }
+
+  private process(session: Session, data: string): void {
     if (session.queued !== null) {
       session.queued.push(data)
       return
     }
     const parsed = parseFrame(data)
+    this.options.metrics?.frameIn(parsed.ok ? parsed.frame.type : parsed.error.type)
     if (!parsed.ok) {
       const { code, type, ref, msg } = parsed.error
       this.reply(session, code, type, msg, { ref })
@@ -57,6 +129,11 @@ export class Hub {
       return
     }
     if (frame.type === 'bind') {
+      if (++session.bindAttempts > this.maxBindAttempts) {
+        this.options.logger.warn({ session: session.id, attempts: session.bindAttempts }, 'too many bind attempts')
+        this.evict(session, Close.POLICY_VIOLATION, 'too many bind attempts')
+        return
+      }
       this.track(this.bind(session, frame))
       return
     }
@@ -65,7 +142,7 @@ export class Hub {
       return
     }
     if (frame.uid !== undefined && frame.uid !== session.uid) {
-      this.reply(session, Code.UID_MISMATCH, frame.type, `uid: differs from the bound uid`, { ref: frame.ref })
+      this.reply(session, Code.UID_MISMATCH, frame.type, 'uid: differs from the bound uid', { ref: frame.ref })
       return
     }
     switch (frame.type) {
@@ -73,7 +150,7 @@ export class Hub {
         this.track(this.send(session, session.uid, frame))
         return
       case 'join':
-        this.track(this.join(session, session.uid, frame))
+        this.track(this.join(session, frame))
         return
       case 'exit':
         this.exit(session, frame)
@@ -81,9 +158,36 @@ export class Hub {
     }
   }
 
-  /** A frame the transport refused before parsing (binary, for one). */
-  refuse(session: Session, code: Code, msg: string): void {
-    this.reply(session, code, '', msg)
+  /** True when the frame was refused for the rate: 429 (type and ref echoed when readable), or a close. */
+  private overRate(session: Session, data: string): boolean {
+    if (session.rate === null) return false
+    const verdict = session.rate.take(performance.now())
+    if (verdict === 'ok') return false
+    if (verdict === 'abuse') {
+      this.options.logger.warn({ session: session.id, uid: session.uid }, 'rate limit ceiling: closing')
+      this.evict(session, Close.POLICY_VIOLATION, 'rate limit exceeded')
+      return true
+    }
+    const parsed = parseFrame(data)
+    const type = parsed.ok ? parsed.frame.type : parsed.error.type
+    const ref = parsed.ok ? parsed.frame.ref : parsed.error.ref
+    this.reply(session, Code.RATE_LIMITED, type, 'rate limit exceeded: frame not processed, slow down', { ref })
+    return true
+  }
+
+  /**
+   * The connection's unsent buffer passed SLOW_CONSUMER_BYTES: stop writing to it and
+   * close it. Its messages are stored; it gets them back with `since` on its next bind.
+   */
+  private evictSlow(session: Session, buffered: number): void {
+    this.options.logger.warn({ session: session.id, uid: session.uid, buffered }, 'slow consumer: closing')
+    this.evict(session, Close.TRY_AGAIN_LATER, 'slow consumer: reconnect and bind with since')
+  }
+
+  /** Forgets the session now (presence goes at once) and closes its connection. */
+  private evict(session: Session, code: number, reason: string): void {
+    this.close(session)
+    session.connection.close(code, reason)
   }
 
   private async bind(session: Session, frame: BindFrame): Promise<void> {
@@ -95,9 +199,13 @@ export class Hub {
     session.queued = []
     session.held = []
     try {
-      session.uid = frame.uid
-      this.register(session)
-      await this.answerBind(session, frame)
+      if (await this.authenticate(session, frame)) {
+        session.uid = frame.uid
+        await this.register(session)
+        await this.answerBind(session, frame)
+      } else {
+        session.held = null
+      }
     } catch (err) {
       this.options.logger.error({ err, session: session.id, uid: frame.uid }, 'bind failed')
       this.unregister(session)
@@ -107,73 +215,73 @@ export class Hub {
     }
     const queued = session.queued
     session.queued = null
-    for (const data of queued) this.handle(session, data)
+    for (const data of queued) this.process(session, data)
   }
 
-  private async answerBind(session: Session, frame: BindFrame): Promise<void> {
-    const { store } = this.options
-    const uid = frame.uid
-    let head = BigInt(await store.headMid(uid))
-    const since = frame.since === undefined ? undefined : BigInt(frame.since)
-    const reset = since !== undefined && since > head
-    const replay: StoredMessage[] = []
-    if (since !== undefined && !reset) {
-      for (let after = since; ; ) {
-        const page = await store.since(uid, after.toString(), REPLAY_PAGE)
-        replay.push(...page)
-        if (page.length < REPLAY_PAGE) break
-        after = BigInt(page[page.length - 1]!.mid)
-      }
-    } else {
-      for (;;) {
-        const page = await store.undelivered(uid, REPLAY_PAGE)
-        replay.push(...page)
-        if (page.length === 0) break
-        await store.markDelivered(uid, page[page.length - 1]!.mid)
-        if (page.length < REPLAY_PAGE) break
-      }
+  /** True when bind may go on: no verifier, or a valid token for this uid (else 406 sent). */
+  private async authenticate(session: Session, frame: BindFrame): Promise<boolean> {
+    const { verifier } = this.options
+    if (verifier === undefined || verifier === null) return true
+    try {
+      await verifier.verify(frame.token, frame.uid)
+    } catch (err) {
+      if (!(err instanceof AuthError)) throw err
+      this.options.logger.info({ session: session.id, uid: frame.uid, reason: err.reason }, 'bind refused')
+      this.reply(session, Code.AUTH_FAILED, 'bind', `authentication failed: ${AUTH_MESSAGES[err.reason]}`, {
+        ref: frame.ref,
+        uid: frame.uid,
+      })
+      return false
     }
-    const last = replay[replay.length - 1]
-    if (last !== undefined && BigInt(last.mid) > head) head = BigInt(last.mid)
-    if (since !== undefined && !reset && last !== undefined) await store.markDelivered(uid, last.mid)
+    // The connection may have gone while the token was checked: never register a ghost.
+    return !session.closed
+  }
 
+  /** 201, then the backlog, then the live messages held meanwhile that it did not carry. */
+  private async answerBind(session: Session, frame: BindFrame): Promise<void> {
+    const uid = frame.uid
+    const head = await this.options.store.headMid(uid)
+    const reset = frame.since !== undefined && BigInt(frame.since) > BigInt(head)
     const bound = replyFrame(Code.BOUND, 'bind', 'bound', { uid, ref: frame.ref })
-    bound.mid = head.toString()
+    bound.mid = head
     if (reset) bound.reset = true
     session.send(encodeFrame(bound))
-    const sent = new Set<string>()
-    for (const message of replay) {
-      sent.add(message.mid)
-      session.send(encodeFrame(messageFrame(message, true)))
-    }
+    this.options.metrics?.frameOut('bind', Code.BOUND)
+
+    const { sent, complete } = await this.backlog.send(session, uid, reset ? undefined : frame.since)
     const held = session.held ?? []
     session.held = null
-    for (const frameHeld of held) if (!sent.has(frameHeld.mid)) session.send(frameHeld.data)
-    this.options.logger.info({ session: session.id, uid, replayed: replay.length }, 'bound')
+    if (!complete) return
+    for (const live of held) if (!sent.has(live.mid)) session.send(live.data)
+    this.options.logger.info({ session: session.id, uid, replayed: sent.size }, 'bound')
   }
 
   private async send(session: Session, from: string, frame: SendFrame): Promise<void> {
-    const { store, maxMessageLength } = this.options
+    const { store, maxMessageLength, metrics } = this.options
     const to = frame.touid
     if (charLength(frame.msg, maxMessageLength) > maxMessageLength) {
       this.reply(session, Code.TOO_LONG, 'send', `msg: longer than ${maxMessageLength} characters`, { ref: frame.ref, touid: to })
       return
     }
-    const recipients = this.users.get(to)
     let stored: StoredMessage
     let duplicate: boolean
+    let started = 0
     try {
+      const recipients = await this.presenceOf(to)
+      started = performance.now()
       const result = await store.append({
         from,
         to,
         msg: frame.msg,
         ref: frame.ref,
-        read: recipients?.some((s) => s.joined === from) ?? false,
-        delivered: recipients !== undefined,
+        read: recipients.some((entry) => entry.joined === from),
+        delivered: recipients.length > 0,
       })
       stored = result.message
       duplicate = result.duplicate
+      metrics?.storeWrite((performance.now() - started) / 1000, true)
     } catch (err) {
+      if (started > 0) metrics?.storeWrite((performance.now() - started) / 1000, false)
       this.options.logger.error({ err, session: session.id, uid: from }, 'store append failed')
       this.reply(session, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref, touid: to })
       return
@@ -182,25 +290,78 @@ export class Hub {
     ack.mid = stored.mid
     ack.ts = stored.ts
     session.send(encodeFrame(ack))
-    if (!duplicate) this.deliverToUser(to, stored)
+    metrics?.frameOut('send', Code.SENT)
+    if (!duplicate) await this.route(to, stored)
+  }
+
+  /**
+   * The recipient's sessions on every node. Local ones come from this node's own state,
+   * which is never behind; presence adds the others. Without presence (an outage) the
+   * message is still stored, and reaches the other nodes' users by recovery.
+   */
+  private async presenceOf(uid: string): Promise<ReadonlyArray<Pick<PresenceEntry, 'node' | 'joined'>>> {
+    const local = this.local.of(uid) ?? []
+    let remote: PresenceEntry[] = []
+    try {
+      remote = (await this.options.presence.sessionsOf(uid)).filter((entry) => entry.node !== this.options.nodeId)
+    } catch (err) {
+      this.options.logger.warn({ err, uid }, 'presence unavailable: delivering locally only')
+    }
+    if (remote.length === 0) return local.map((s) => ({ node: this.options.nodeId, joined: s.joined }))
+    return [...local.map((s) => ({ node: this.options.nodeId, joined: s.joined })), ...remote]
+  }
+
+  /**
+   * Pushes a stored message to its recipient here, and asks the other nodes it is on to.
+   * A push no other node heard is marked undelivered again, so the recipient's node sends it
+   * when its subscription is back (resync) or at the recipient's next bind.
+   */
+  private async route(to: string, message: StoredMessage): Promise<void> {
+    this.deliverToUser(to, message)
+    let entries: PresenceEntry[]
+    try {
+      entries = await this.options.presence.sessionsOf(to)
+    } catch {
+      return // logged by presenceOf moments ago; stored undelivered unless it is here
+    }
+    const nodes = new Set<string>()
+    for (const entry of entries) if (entry.node !== this.options.nodeId) nodes.add(entry.node)
+    for (const node of nodes) {
+      this.options.broker.publish(node, { kind: 'deliver', to, message }).then(
+        (heard) => {
+          if (!heard) this.undeliver(to, message, node, undefined)
+        },
+        (err: unknown) => this.undeliver(to, message, node, err),
+      )
+    }
+  }
+
+  private undeliver(to: string, message: StoredMessage, node: string, err: unknown): void {
+    this.options.logger.warn({ err, node, to, mid: message.mid }, 'cross-node push lost: kept for recovery')
+    this.options.store
+      .markUndelivered(to, message.mid)
+      .catch((error: unknown) => this.options.logger.error({ err: error, mid: message.mid }, 'markUndelivered failed'))
   }
 
   /** Pushes a stored message to every live connection of its recipient on this node. */
   deliverToUser(uid: string, message: StoredMessage): void {
-    const targets = this.users.get(uid)
+    const targets = this.local.of(uid)
     if (targets === undefined) return
     const data = encodeFrame(messageFrame(message, false))
     for (const target of targets) {
       if (target.held !== null) target.held.push({ mid: message.mid, data })
       else target.send(data)
     }
+    this.options.metrics?.frameOut('send', Code.MESSAGE, targets.length)
+    this.options.metrics?.delivered((Date.now() - message.ts) / 1000)
   }
 
-  private async join(session: Session, uid: string, frame: JoinFrame): Promise<void> {
+  private async join(session: Session, frame: JoinFrame): Promise<void> {
+    const uid = session.uid!
     // Open first, so that a message arriving while the store marks the rest is read too.
     session.joined = frame.touid
     try {
-      await this.options.store.markRead(uid, frame.touid)
+      await Promise.all([this.options.store.markRead(uid, frame.touid), this.publishJoined(session)])
     } catch (err) {
       this.options.logger.error({ err, session: session.id, uid }, 'store markRead failed')
       this.reply(session, Code.INTERNAL, 'join', 'internal error: join again', { ref: frame.ref, touid: frame.touid })
@@ -209,51 +370,123 @@ export class Hub {
     this.reply(session, Code.JOINED, 'join', 'joined', { uid, touid: frame.touid, ref: frame.ref })
   }
 
-  /** Leaves whatever conversation is open; a `touid` in the frame is ignored. */
+  /**
+   * Leaves whatever conversation is open; a `touid` in the frame is ignored. Answered at
+   * once: this node stops marking read now, other nodes as soon as presence has it.
+   */
   private exit(session: Session, frame: ExitFrame): void {
     const left = session.joined ?? ''
     session.joined = null
+    this.track(this.publishJoined(session))
     this.reply(session, Code.EXITED, 'exit', 'exited', { uid: session.uid ?? '', touid: left, ref: frame.ref })
   }
 
-  private register(session: Session): void {
-    const uid = session.uid!
-    const existing = this.users.get(uid)
-    if (existing === undefined || this.options.multiDevice) {
-      if (existing === undefined) this.users.set(uid, [session])
-      else existing.push(session)
-      return
+  /** Tells presence which conversation is open, so senders on other nodes mark read. */
+  private async publishJoined(session: Session): Promise<void> {
+    if (session.uid === null) return
+    try {
+      await this.options.presence.setJoined(this.entryOf(session))
+    } catch (err) {
+      this.options.logger.warn({ err, session: session.id }, 'presence unavailable: open conversation not shared')
     }
-    this.users.set(uid, [session])
-    for (const old of existing) this.replace(old)
+  }
+
+  /** Newest bind wins: older sessions here and, through the owner record, on other nodes. */
+  private async register(session: Session): Promise<void> {
+    const exclusive = !this.options.multiDevice
+    for (const old of this.local.add(session, exclusive)) this.replace(old)
+    let displaced: PresenceEntry[] = []
+    try {
+      displaced = await this.options.presence.add(this.entryOf(session), exclusive)
+    } catch (err) {
+      this.options.logger.warn({ err, session: session.id }, 'presence unavailable: bound on this node only')
+    }
+    for (const entry of displaced) {
+      if (entry.node === this.options.nodeId) continue
+      this.options.broker
+        .publish(entry.node, { kind: 'close', sessionId: entry.id, reason: 'replaced' })
+        .catch((err: unknown) => this.options.logger.warn({ err, node: entry.node }, 'replace message lost: left to reconcile'))
+    }
   }
 
   private replace(old: Session): void {
     const uid = old.uid ?? ''
     old.send(encodeFrame(replyFrame(Code.REPLACED, 'bind', 'replaced: this uid bound on another connection', { uid })))
+    this.options.metrics?.frameOut('bind', Code.REPLACED)
     old.uid = null
-    old.closed = true
+    this.close(old)
     old.connection.close(Close.REPLACED, 'replaced by a newer connection')
     this.options.logger.info({ session: old.id, uid }, 'replaced by a newer bind')
   }
 
   private unregister(session: Session): void {
-    const uid = session.uid!
-    const list = this.users.get(uid)
-    if (list === undefined) return
-    const rest = list.filter((s) => s !== session)
-    if (rest.length === 0) this.users.delete(uid)
-    else this.users.set(uid, rest)
+    this.local.remove(session)
+    this.options.presence
+      .remove(this.entryOf(session))
+      .catch((err: unknown) => this.options.logger.warn({ err, session: session.id }, 'presence unavailable: removal left to the lease'))
   }
 
-  private reply(
-    session: Session,
-    code: Code,
-    type: string,
-    msg: string,
-    fields: { uid?: string; touid?: string; ref?: string | undefined } = {},
-  ): void {
-    session.send(encodeFrame(replyFrame(code, type, msg, fields)))
+  private entryOf(session: Session): PresenceEntry {
+    return {
+      id: session.id,
+      uid: session.uid!,
+      node: this.options.nodeId,
+      joined: session.joined,
+      connectedAt: new Date(session.connectedAt).toISOString(),
+      remoteAddress: session.remoteAddress,
+    }
+  }
+
+  private onClusterEvent(event: ClusterEvent): void {
+    if (event.kind === 'deliver') {
+      this.deliverToUser(event.to, event.message)
+      return
+    }
+    if (event.kind === 'resync') {
+      this.track(this.resync())
+      return
+    }
+    const session = this.sessions.get(event.sessionId)
+    if (session === undefined) return
+    if (event.reason === 'replaced') {
+      this.local.remove(session)
+      this.replace(session)
+    } else this.kick(session.id)
+  }
+
+  /** Events were lost while the broker was away: push each local session what it missed. */
+  private async resync(): Promise<void> {
+    const bound = [...this.sessions.values()].filter((s) => s.uid !== null && s.held === null)
+    this.options.logger.info({ sessions: bound.length }, 'broker back: catching up missed deliveries')
+    for (const session of bound) await this.backlog.send(session, session.uid!, undefined)
+  }
+
+  /**
+   * Closes local sessions that presence no longer records as their uid's: replaced on
+   * another node while the pub/sub message was lost (Redis outage). Run periodically.
+   */
+  async reconcile(): Promise<void> {
+    if (this.options.multiDevice) return
+    const bound = [...this.sessions.values()].filter((s) => s.uid !== null)
+    if (bound.length === 0) return
+    const missing = await this.options.presence.missing(bound.map((s) => this.entryOf(s)))
+    for (const id of missing) {
+      const session = this.sessions.get(id)
+      if (session === undefined || session.uid === null) continue
+      this.local.remove(session)
+      this.replace(session)
+    }
+  }
+
+  private reply(session: Session, code: Code, type: string, msg: string, fields: ReplyFields = {}): void {
+    const frame = replyFrame(code, type, msg, fields)
+    this.options.metrics?.frameOut(frame.type, code)
+    if (code >= 400) {
+      // 429 at debug: a flooding client would otherwise flood the log as well.
+      const level = code === Code.RATE_LIMITED ? 'debug' : 'info'
+      this.options.logger[level]({ session: session.id, uid: session.uid, code, type: frame.type, reason: msg }, 'error reply')
+    }
+    session.send(encodeFrame(frame))
   }
 
   private track(work: Promise<void>): void {
@@ -262,32 +495,47 @@ export class Hub {
     void guarded.finally(() => this.inFlight.delete(guarded))
   }
 
-  onlineUids(): string[] {
-    return [...this.users.keys()]
+  /** Open connections on this node, bound or not. */
+  get connectionCount(): number {
+    return this.sessions.size
   }
 
+  /** Uids bound on this node. */
+  onlineUids(): string[] {
+    return this.local.uids()
+  }
+
+  /** Bound sessions on this node. */
   listSessions(): SessionInfo[] {
     const out: SessionInfo[] = []
-    for (const session of this.sessions.values()) {
-      if (session.uid === null) continue
-      out.push({
-        id: session.id,
-        uid: session.uid,
-        joined: session.joined,
-        connectedAt: new Date(session.connectedAt).toISOString(),
-        remoteAddress: session.remoteAddress,
-        node: this.options.nodeId,
-      })
-    }
+    for (const session of this.sessions.values()) if (session.uid !== null) out.push(this.entryOf(session))
     return out
   }
 
-  /** Disconnects one session (admin). Resolves false when no such session lives here. */
+  /** Bound sessions on every node (presence). */
+  async clusterSessions(): Promise<SessionInfo[]> {
+    return this.options.presence.sessions()
+  }
+
+  /** True when `uid` is bound on any node. */
+  async isOnline(uid: string): Promise<boolean> {
+    return this.local.has(uid) || (await this.options.presence.sessionsOf(uid)).length > 0
+  }
+
+  /** Disconnects one session on this node (admin). False when no such session lives here. */
   kick(id: string): boolean {
     const session = this.sessions.get(id)
     if (session === undefined) return false
-    session.connection.close(Close.KICKED, 'disconnected by an administrator')
-    this.close(session)
+    this.evict(session, Close.KICKED, 'disconnected by an administrator')
+    return true
+  }
+
+  /** Disconnects one session wherever it lives. False when no node has it. */
+  async disconnect(id: string): Promise<boolean> {
+    if (this.kick(id)) return true
+    const entry = (await this.options.presence.sessions()).find((e) => e.id === id)
+    if (entry === undefined) return false
+    await this.options.broker.publish(entry.node, { kind: 'close', sessionId: id, reason: 'kicked' })
     return true
   }
 
@@ -300,9 +548,8 @@ export class Hub {
       session.send(goodbye)
       session.connection.close(Close.GOING_AWAY, 'server shutting down')
     }
+    this.options.metrics?.frameOut('', Code.SHUTTING_DOWN, this.sessions.size)
     this.sessions.clear()
-    this.users.clear()
+    this.local.clear()
   }
 }
-
-export type { ClientFrame }

@@ -1,11 +1,21 @@
 // One live WebSocket connection as the hub sees it: transport-free, so the hub can be
 // driven by @fastify/websocket, a test double or a benchmark without change.
 import { randomUUID } from 'node:crypto'
+import type { FrameRateLimit } from '../limits/frame-rate-limit.js'
 
 /** What the hub needs from a transport. */
 export interface Connection {
   send(data: string): void
   close(code: number, reason: string): void
+  /** Bytes queued for the peer but not yet written out; absent = the transport never queues. */
+  readonly bufferedAmount?: number
+}
+
+/** Shared by every session of a hub: the slow-consumer bound and what to do past it. */
+export interface SendLimit {
+  maxBufferedBytes: number
+  /** Called once a send leaves more than maxBufferedBytes queued on the connection. */
+  onOverflow(session: Session, buffered: number): void
 }
 
 export interface SessionInfo {
@@ -34,13 +44,23 @@ export class Session {
   /** Live messages that arrived during the bind replay; null when not replaying. */
   held: HeldFrame[] | null = null
   closed = false
+  /** Bind frames seen on this connection, successful or not. */
+  bindAttempts = 0
 
   constructor(
     readonly connection: Connection,
     readonly remoteAddress: string,
+    private readonly sendLimit: SendLimit | null = null,
+    /** Null when frames are not rate limited. */
+    readonly rate: FrameRateLimit | null = null,
   ) {}
 
   send(data: string): void {
-    if (!this.closed) this.connection.send(data)
+    if (this.closed) return
+    this.connection.send(data)
+    // During a bind the replay paces itself (Hub.drained) instead of tripping the bound.
+    if (this.sendLimit === null || this.held !== null) return
+    const buffered = this.connection.bufferedAmount ?? 0
+    if (buffered > this.sendLimit.maxBufferedBytes) this.sendLimit.onOverflow(this, buffered)
   }
 }

@@ -81,6 +81,11 @@ export class MemoryMessageStore implements MessageStore {
     }
   }
 
+  async markUndelivered(uid: string, mid: string): Promise<void> {
+    const row = this.byRecipient.get(uid)?.find((r) => r.mid === mid)
+    if (row !== undefined) row.delivered = false
+  }
+
   async markRead(uid: string, peer: string): Promise<number> {
     let changed = 0
     for (const row of this.byPair.get(pairKey(uid, peer)) ?? []) {

@@ -55,6 +55,9 @@ export interface MessageStore {
   /** Marks every message to `uid` with mid <= `uptoMid` as delivered. */
   markDelivered(uid: string, uptoMid: string): Promise<void>
 
+  /** Marks one message as not delivered after all (its push to another node was lost). */
+  markUndelivered(uid: string, mid: string): Promise<void>
+
   /** Marks every message from `peer` to `uid` as read; resolves with how many changed. */
   markRead(uid: string, peer: string): Promise<number>
 

@@ -41,7 +41,8 @@ interface MarkReadWrite extends QueuedWrite {
   resolve(changed: number): void
 }
 interface MarkDeliveredWrite extends QueuedWrite {
-  kind: 'markDelivered'
+  /** markDelivered: every mid <= upto; markUndelivered: exactly upto, back to not delivered. */
+  kind: 'markDelivered' | 'markUndelivered'
   uid: string
   upto: string
   resolve(): void
@@ -85,6 +86,7 @@ function statements(schema: string) {
       'mark_delivered',
       `UPDATE ${T} SET delivered = true WHERE recipient = $1 AND NOT delivered AND mid <= $2`,
     ),
+    markUndelivered: q('mark_undelivered', `UPDATE ${T} SET delivered = false WHERE recipient = $1 AND mid = $2`),
     head: q('head', `SELECT mid FROM ${T} WHERE recipient = $1 ORDER BY mid DESC LIMIT 1`),
     since: q('since', `SELECT ${cols} FROM ${T} WHERE recipient = $1 AND mid > $2 ORDER BY mid LIMIT $3`),
     undelivered: q(
@@ -188,6 +190,11 @@ export class PostgresMessageStore implements MessageStore {
   markDelivered(uid: string, uptoMid: string): Promise<void> {
     const upto = String(midBound(uptoMid))
     return this.enqueue<void>((resolve, fail) => ({ kind: 'markDelivered', uid, upto, resolve, fail }))
+  }
+
+  markUndelivered(uid: string, mid: string): Promise<void> {
+    const upto = String(midBound(mid))
+    return this.enqueue<void>((resolve, fail) => ({ kind: 'markUndelivered', uid, upto, resolve, fail }))
   }
 
   markRead(uid: string, peer: string): Promise<number> {
@@ -299,7 +306,8 @@ export class PostgresMessageStore implements MessageStore {
         const changed = result.rowCount ?? 0
         settlers.push(() => write.resolve(changed))
       } else {
-        await client.query({ ...this.sql.markDelivered, values: [write.uid, write.upto] })
+        const statement = write.kind === 'markDelivered' ? this.sql.markDelivered : this.sql.markUndelivered
+        await client.query({ ...statement, values: [write.uid, write.upto] })
         settlers.push(() => write.resolve())
       }
     }

@@ -68,6 +68,7 @@ function prepareStatements(db: Database.Database) {
     markDelivered: db.prepare<[string, bigint]>(
       `UPDATE ${T} SET delivered = 1 WHERE recipient = ? AND delivered = 0 AND mid <= ?`,
     ),
+    markUndelivered: db.prepare<[string, bigint]>(`UPDATE ${T} SET delivered = 0 WHERE recipient = ? AND mid = ?`),
     markRead: db.prepare<[string, string]>(
       `UPDATE ${T} SET read = 1 WHERE recipient = ? AND sender = ? AND read = 0`,
     ),
@@ -164,6 +165,13 @@ export class SqliteMessageStore implements MessageStore {
     const upto = midBound(uptoMid)
     return this.enqueue(() => {
       this.sql.markDelivered.run(uid, upto)
+    })
+  }
+
+  markUndelivered(uid: string, mid: string): Promise<void> {
+    const target = midBound(mid)
+    return this.enqueue(() => {
+      this.sql.markUndelivered.run(uid, target)
     })
   }
 

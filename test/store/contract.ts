@@ -89,6 +89,10 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       t.same(mids(await store.undelivered('x', 100)), [other.mid], 'other recipients are untouched')
       await store.markDelivered('b', m4.mid)
       t.same(await store.undelivered('b', 100), [])
+      await store.markUndelivered('b', m3.mid)
+      t.same(mids(await store.undelivered('b', 100)), [m3.mid], 'markUndelivered takes back exactly one')
+      await store.markUndelivered('x', m3.mid)
+      t.same(mids(await store.undelivered('x', 100)), [other.mid], 'only for its recipient')
     })
 
     t.test('append is idempotent by (from, ref)', async (t) => {

@@ -1,0 +1,25 @@
+// GET /metrics: Prometheus text format, admin-protected like /admin/* (it shows traffic).
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { adminSecurity, ErrorResponse } from './common-schemas.js'
+
+const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/metrics',
+    {
+      onRequest: app.adminGuard,
+      schema: {
+        tags: ['admin'],
+        summary: 'Prometheus metrics: connections, binds, frames, errors, latencies, event-loop lag',
+        security: adminSecurity,
+        response: {
+          200: { content: { 'text/plain': { schema: Type.String({ description: 'Prometheus text exposition format' }) } } },
+          401: ErrorResponse,
+        },
+      },
+    },
+    async (_request, reply) => reply.type(app.metrics.contentType).send(await app.metrics.scrape()),
+  )
+}
+
+export default metricsRoutes

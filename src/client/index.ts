@@ -1,0 +1,9 @@
+// The typed duet client: browser-safe (no Node imports), frame types from the server's
+// TypeBox schemas. Usage: docs/USAGE.md.
+export { DuetClient, midAfter } from './client.js'
+export type { BoundInfo, ChatMessage, ConnectionState, DuetClientEvents, DuetClientOptions } from './client.js'
+export { DuetError, CLIENT_CLOSED } from './duet-error.js'
+export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
+export type { WebSocketConstructor, WebSocketLike } from './socket.js'
+export { Code } from '../protocol/codes.js'
+export type { BindFrame, ExitFrame, JoinFrame, SendFrame, ServerFrame } from '../protocol/schemas.js'

@@ -1,0 +1,106 @@
+// What a bind sends after its 201: offline messages, or everything after `since`, page by
+// page and paced by the connection's buffer, so a large backlog never sits in memory at once.
+import { setTimeout as delay } from 'node:timers/promises'
+import { Code } from '../protocol/codes.js'
+import { encodeFrame, messageFrame } from '../protocol/frames.js'
+import type { MessageStore, StoredMessage } from '../store/message-store.js'
+import type { HubMetrics } from './hub-metrics.js'
+import type { Session } from './session.js'
+
+/** How many stored messages one replay query reads at a time. */
+const REPLAY_PAGE = 500
+/** A replay that cannot get half its buffer out within this is a slow consumer. */
+const DRAIN_TIMEOUT_MS = 10_000
+const DRAIN_POLL_MS = 10
+
+export interface BacklogOptions {
+  store: MessageStore
+  metrics: HubMetrics | undefined
+  /** The slow-consumer bound; null = unbounded. */
+  maxBufferedBytes: number | null
+  /** Closes a connection that stopped reading. */
+  evictSlow(session: Session, buffered: number): void
+  /** True once the hub is shutting down: stop replaying. */
+  stopping(): boolean
+}
+
+export interface BacklogResult {
+  /** Mids sent, so the live messages held meanwhile are not sent twice. */
+  sent: Set<string>
+  /** False when the connection closed (or was evicted) before the backlog was out. */
+  complete: boolean
+}
+
+export class BacklogSender {
+  constructor(private readonly options: BacklogOptions) {}
+
+  /**
+   * `since` undefined: messages never pushed to a live connection. Else every later one, after
+   * the undelivered ones at or below `since` (pushes lost in an outage, which a client that
+   * saw later messages cannot know it missed), so mids still go out in ascending order.
+   */
+  async send(session: Session, uid: string, since: string | undefined): Promise<BacklogResult> {
+    const sent = new Set<string>()
+    const cap = since === undefined ? undefined : BigInt(since)
+    const complete =
+      (await this.pass(session, uid, sent, () => this.options.store.undelivered(uid, REPLAY_PAGE), cap)) &&
+      (since === undefined || (await this.pass(session, uid, sent, (after) => this.options.store.since(uid, after ?? since, REPLAY_PAGE))))
+    return { sent, complete }
+  }
+
+  /** Pages through `page` (after = the last mid sent), stopping past `cap`; marks what went out delivered. */
+  private async pass(
+    session: Session,
+    uid: string,
+    sent: Set<string>,
+    page: (after: string | undefined) => Promise<StoredMessage[]>,
+    cap?: bigint,
+  ): Promise<boolean> {
+    for (let after: string | undefined; ; ) {
+      const all = await page(after)
+      const messages = cap === undefined ? all : all.filter((m) => BigInt(m.mid) <= cap)
+      if (!(await this.write(session, messages, sent))) return false
+      if (messages.length === 0) return true
+      after = messages[messages.length - 1]!.mid
+      await this.options.store.markDelivered(uid, after)
+      if (all.length < REPLAY_PAGE || messages.length < all.length) return true
+    }
+  }
+
+  private async write(session: Session, page: StoredMessage[], sent: Set<string>): Promise<boolean> {
+    for (const message of page) {
+      if (session.closed) return false
+      if (sent.has(message.mid)) continue
+      sent.add(message.mid)
+      session.send(encodeFrame(messageFrame(message, true)))
+      this.options.metrics?.frameOut('send', Code.MESSAGE)
+      if (this.overBuffered(session) && !(await this.drained(session))) return false
+    }
+    return true
+  }
+
+  private overBuffered(session: Session): boolean {
+    const max = this.options.maxBufferedBytes
+    return max !== null && (session.connection.bufferedAmount ?? 0) > max
+  }
+
+  /**
+   * Waits until half of the bound is written out. False when the session closed or the
+   * hub began shutting down meanwhile, or when it made no room within DRAIN_TIMEOUT_MS (then
+   * it is closed as a slow consumer). What was not replayed stays in the store.
+   */
+  private async drained(session: Session): Promise<boolean> {
+    const low = (this.options.maxBufferedBytes ?? 0) / 2
+    for (let waited = 0; !session.closed && !this.options.stopping(); waited += DRAIN_POLL_MS) {
+      const buffered = session.connection.bufferedAmount ?? 0
+      if (buffered <= low) return true
+      if (waited >= DRAIN_TIMEOUT_MS) {
+        this.options.evictSlow(session, buffered)
+        return false
+      }
+      // ws has no 'drain' event on the socket it hands us: poll the buffer, bounded.
+      await delay(DRAIN_POLL_MS)
+    }
+    return false
+  }
+}

@@ -1,0 +1,141 @@
+// The demo page in a real browser (Debian's Chromium through playwright-core): two pages
+// as two users chat live; the unread badge appears while the conversation is closed and
+// clears on join; history survives a reload and pages back; user text stays text.
+// Screenshots go to artifacts/screenshots/ (and docs/screenshots/ with UPDATE_SCREENSHOTS=1).
+import { existsSync } from 'node:fs'
+import { copyFile, mkdir } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import t from 'tap'
+import { WEB_ROOT } from '../../plugins/static.js'
+import { startApp } from '../helpers/app.js'
+import { TestClient } from '../helpers/ws-client.js'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const ARTIFACTS = `${ROOT}artifacts/screenshots/`
+const DOCS_SCREENSHOTS = `${ROOT}docs/screenshots/`
+const VIEWPORT = { width: 880, height: 520 }
+
+if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
+if (!existsSync(`${WEB_ROOT}app.js`)) throw new Error('the page is not built: npm run build')
+
+interface Teardown {
+  teardown(fn: () => unknown): void
+}
+
+/** Uncaught exceptions and console errors of every page, checked at the end. */
+const problems: string[] = []
+
+async function launch(t: Teardown): Promise<Browser> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  })
+  t.teardown(() => browser.close())
+  return browser
+}
+
+/** A new tab, signed in as `uid` and bound. */
+async function signIn(context: BrowserContext, url: string, uid: string): Promise<Page> {
+  const page = await context.newPage()
+  page.on('pageerror', (err) => problems.push(`${uid}: ${err.message}`))
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`${uid}: ${msg.text()}`)
+  })
+  await page.goto(url)
+  await page.fill('#uid', uid)
+  await page.click('#login-form button[type=submit]')
+  await page.locator('#status.bound').waitFor()
+  return page
+}
+
+const badge = (page: Page, peer: string) => page.locator(`#conversations li[data-peer="${peer}"] .badge`)
+const message = (page: Page, text: string | RegExp) => page.locator('#messages li .text', { hasText: text })
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.fill('#text', text)
+  await page.press('#text', 'Enter')
+  await page.locator('#messages li.mine.sent .text', { hasText: text }).waitFor()
+}
+
+async function screenshot(page: Page, name: string): Promise<void> {
+  await mkdir(ARTIFACTS, { recursive: true })
+  await page.screenshot({ path: `${ARTIFACTS}${name}.png` })
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    await mkdir(DOCS_SCREENSHOTS, { recursive: true })
+    await copyFile(`${ARTIFACTS}${name}.png`, `${DOCS_SCREENSHOTS}${name}.png`)
+  }
+}
+
+t.test('two users chat in the demo page', async (t) => {
+  const { url, wsUrl } = await startApp(t)
+  // Two tabs of one browser, as in the quick start: they share cookies and localStorage.
+  const context = await (await launch(t)).newContext({ viewport: VIEWPORT })
+  const alice = await signIn(context, url, 'alice')
+  const bob = await signIn(context, url, 'bob')
+
+  // alice starts a conversation with a uid she has never talked to.
+  await alice.fill('#new-peer', 'bob')
+  await alice.press('#new-peer', 'Enter')
+  await alice.locator('#peer-name', { hasText: 'bob' }).waitFor()
+  await send(alice, 'Hello Bob!')
+
+  // bob has no conversation open: the message shows as unread, alice as online.
+  await badge(bob, 'alice').filter({ hasText: '1' }).waitFor()
+  await send(alice, '<img src=x onerror="window.pwned=1">')
+  await badge(bob, 'alice').filter({ hasText: '2' }).waitFor()
+  await bob.locator('#conversations li[data-peer="alice"] .dot.online').waitFor()
+
+  // Opening it joins: the badge goes, the history is there, the server counts it read.
+  await bob.click('#conversations li[data-peer="alice"] button')
+  await badge(bob, 'alice').waitFor({ state: 'detached' })
+  await message(bob, 'Hello Bob!').waitFor()
+  const list = (await (await fetch(`${url}/users/bob/conversations`)).json()) as { conversations: Array<{ unread: number }> }
+  t.equal(list.conversations[0]!.unread, 0, 'the server marked them read')
+
+  // Text is text: the markup shows literally and nothing ran.
+  await message(bob, '<img src=x').waitFor()
+  t.equal(await bob.locator('#messages img').count(), 0, 'no element from user text')
+  t.equal(await bob.evaluate(() => (window as { pwned?: number }).pwned), undefined, 'no script from user text')
+
+  // Live both ways while both have the conversation open.
+  await send(bob, 'Hi Alice, got it.')
+  await message(alice, 'Hi Alice, got it.').waitFor()
+  t.equal(await badge(alice, 'bob').count(), 0, 'no badge for the open conversation')
+  await screenshot(alice, 'alice')
+
+  // A reload keeps the conversation and its history.
+  await bob.reload()
+  await bob.locator('#status.bound').waitFor()
+  await message(bob, 'Hello Bob!').waitFor()
+  await message(bob, 'Hi Alice, got it.').waitFor()
+  t.equal(await bob.locator('#messages li').count(), 3, 'each message once after the reload')
+
+  // Scroll back: a long conversation loads its older pages on demand.
+  const carol = await TestClient.bound(wsUrl, 'carol')
+  for (let i = 1; i <= 45; i++) await carol.request({ type: 'send', touid: 'bob', msg: `carol ${i}` })
+  await badge(bob, 'carol').filter({ hasText: '45' }).waitFor()
+  await bob.locator('#conversations li[data-peer="carol"] .dot.online').waitFor()
+  await screenshot(bob, 'bob')
+  await bob.click('#conversations li[data-peer="carol"] button')
+  await message(bob, 'carol 45').waitFor()
+  t.equal(await bob.locator('#messages li').count(), 30, 'the newest page first')
+  await bob.locator('#scroller').evaluate((el) => (el.scrollTop = 0))
+  await message(bob, /^carol 1$/).waitFor()
+  t.equal(await bob.locator('#messages li').count(), 45, 'older messages loaded on scroll')
+  t.equal(await bob.locator('#older').isVisible(), false, 'no more to load')
+  await carol.close()
+  t.same(problems, [], 'no page errors')
+})
+
+t.test('the page is served with a strict CSP and no admin data', async (t) => {
+  const { url } = await startApp(t)
+  const res = await fetch(url)
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-security-policy'), /default-src 'none'; script-src 'self'/)
+  const html = await res.text()
+  const js = await (await fetch(`${url}/app.js`)).text()
+  t.notMatch(html + js, /\/admin\//, 'the page never calls admin routes')
+  t.notMatch(js, /innerHTML|insertAdjacentHTML|document\.write/, 'no HTML parsing of strings')
+})

@@ -1,0 +1,68 @@
+// GET /metrics: admin-protected, Prometheus text, and the counters move with real traffic.
+import t from 'tap'
+import { startApp } from './helpers/app.js'
+import { TestClient } from './helpers/ws-client.js'
+
+const ADMIN_TOKEN = 'metrics-test-admin-token'
+
+/** The value of one sample line, e.g. `duet_frames_in_total{type="send"}`; 0 when absent. */
+function sample(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  return line === undefined ? 0 : Number(line.slice(series.length + 1))
+}
+
+t.test('GET /metrics needs the admin token', async (t) => {
+  const { url } = await startApp(t, { adminToken: ADMIN_TOKEN })
+  t.equal((await fetch(`${url}/metrics`)).status, 401)
+  t.equal((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer wrong' } })).status, 401)
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type'), /^text\/plain/)
+})
+
+t.test('traffic shows up in the counters and histograms', async (t) => {
+  const { url, wsUrl } = await startApp(t, { adminToken: ADMIN_TOKEN })
+  const scrape = async (): Promise<string> =>
+    (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text()
+
+  const stray = await TestClient.connect(wsUrl)
+  await stray.request({ type: 'send', touid: 'bob', msg: 'not bound yet' })
+  stray.send({ type: 'x'.repeat(30) })
+  await stray.nextCode(404)
+  const alice = await TestClient.bound(wsUrl, 'alice')
+  const bob = await TestClient.bound(wsUrl, 'bob')
+  for (let i = 0; i < 3; i++) await alice.request({ type: 'send', touid: 'bob', msg: `m${i}` })
+  for (let i = 0; i < 3; i++) await bob.nextCode(200)
+
+  const text = await scrape()
+  t.equal(sample(text, 'duet_connections'), 3)
+  t.equal(sample(text, 'duet_online_users'), 2)
+  t.equal(sample(text, 'duet_connections_opened_total'), 3)
+  t.equal(sample(text, 'duet_binds_total'), 2)
+  t.equal(sample(text, 'duet_frames_in_total{type="send"}'), 4)
+  t.equal(sample(text, 'duet_frames_in_total{type="bind"}'), 2)
+  t.equal(sample(text, 'duet_frames_in_total{type="other"}'), 1, 'a client-chosen type is folded into one label')
+  t.equal(sample(text, 'duet_frames_out_total{type="send",code="204"}'), 3)
+  t.equal(sample(text, 'duet_frames_out_total{type="send",code="200"}'), 3)
+  t.equal(sample(text, 'duet_errors_total{code="402"}'), 1)
+  t.equal(sample(text, 'duet_errors_total{code="404"}'), 1)
+  t.equal(sample(text, 'duet_message_delivery_seconds_count'), 3)
+  t.equal(sample(text, 'duet_store_write_seconds_count{result="ok"}'), 3)
+  t.equal(sample(text, 'duet_store_write_seconds_bucket{le="+Inf",result="ok"}'), 3, 'store write histogram buckets')
+  t.match(text, /^nodejs_eventloop_lag_seconds \d/m, 'event-loop lag (default metrics)')
+  t.match(text, /^process_resident_memory_bytes \d/m)
+
+  await Promise.all([stray.close(), alice.close(), bob.close()])
+  await t.resolves(scrape())
+})
+
+t.test('two apps in one process keep separate counters', async (t) => {
+  const one = await startApp(t, { adminToken: ADMIN_TOKEN })
+  const two = await startApp(t, { adminToken: ADMIN_TOKEN })
+  const alice = await TestClient.bound(one.wsUrl, 'alice')
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}` }
+  const [a, b] = await Promise.all([one, two].map(async (s) => (await fetch(`${s.url}/metrics`, { headers })).text()))
+  t.equal(sample(a!, 'duet_binds_total'), 1)
+  t.equal(sample(b!, 'duet_binds_total'), 0)
+  await alice.close()
+})
