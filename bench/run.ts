@@ -126,7 +126,11 @@ const duetEnv = (store: (dir: string) => string) => (port: number, dir: string):
   HOST: '127.0.0.1',
   STORE_URL: store(dir),
   LOG_LEVEL: 'warn',
+  // The per-connection rate limit and the connection caps protect a public server; a benchmark
+  // drives far more frames and connections per address than they allow, so they are off here.
   RATE_LIMIT: '0',
+  MAX_CONNECTIONS: '1000000',
+  MAX_CONNECTIONS_PER_IP: '1000000',
 })
 const wsUrl = (port: number): string => `ws://127.0.0.1:${port}/ws`
 

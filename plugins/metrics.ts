@@ -2,8 +2,9 @@
 // connection counts read from the hub at scrape time, and Node's default metrics
 // (event-loop lag, GC, memory). Served by routes/metrics.ts.
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { HubMetrics } from '../src/hub/hub-metrics.js'
+import { LatencyHistogram, renderHistogram } from '../src/metrics/histogram.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -52,52 +53,103 @@ export default fp(
         this.set(app.hub.onlineUids().length)
       },
     })
-    const opened = new Counter({ name: 'duet_connections_opened_total', help: 'WebSocket connections opened', registers })
-    const binds = new Counter({ name: 'duet_binds_total', help: 'Successful binds (201)', registers })
-    const framesIn = new Counter({
+    // The hot path only adds to plain numbers; prom-client reads them when scraped. Its own
+    // inc() hashes the labels on every call, several times per chat message.
+    let openedCount = 0
+    const framesInCount = new Map<string, number>()
+    /** type label -> code -> frames */
+    const framesOutCount = new Map<string, Map<number, number>>()
+    const outByCode = (keep: (code: number) => boolean): Map<number, number> => {
+      const sums = new Map<number, number>()
+      for (const byCode of framesOutCount.values()) {
+        for (const [code, n] of byCode) if (keep(code)) sums.set(code, (sums.get(code) ?? 0) + n)
+      }
+      return sums
+    }
+    new Counter({
+      name: 'duet_connections_opened_total',
+      help: 'WebSocket connections opened',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(openedCount)
+      },
+    })
+    new Counter({
+      name: 'duet_binds_total',
+      help: 'Successful binds (201)',
+      registers,
+      collect() {
+        this.reset()
+        this.inc(outByCode((code) => code === 201).get(201) ?? 0)
+      },
+    })
+    new Counter({
       name: 'duet_frames_in_total',
       help: 'Client frames received, by type ("" = unreadable, other = unknown type)',
       labelNames: ['type'],
       registers,
+      collect() {
+        this.reset()
+        for (const [type, n] of framesInCount) this.inc({ type }, n)
+      },
     })
-    const framesOut = new Counter({
+    new Counter({
       name: 'duet_frames_out_total',
       help: 'Server frames sent, by type and code',
       labelNames: ['type', 'code'],
       registers,
+      collect() {
+        this.reset()
+        for (const [type, byCode] of framesOutCount) for (const [code, n] of byCode) this.inc({ type, code }, n)
+      },
     })
-    const errors = new Counter({ name: 'duet_errors_total', help: 'Error frames sent, by code', labelNames: ['code'], registers })
-    const delivery = new Histogram({
-      name: 'duet_message_delivery_seconds',
-      help: 'From a message being stored to its live push to the recipient',
-      buckets: LATENCY_BUCKETS,
+    new Counter({
+      name: 'duet_errors_total',
+      help: 'Error frames sent, by code',
+      labelNames: ['code'],
       registers,
+      collect() {
+        this.reset()
+        for (const [code, n] of outByCode((c) => c >= 400)) this.inc({ code }, n)
+      },
     })
-    const storeWrites = new Histogram({
-      name: 'duet_store_write_seconds',
-      help: 'Store append latency (durable commit included), by result',
-      labelNames: ['result'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    })
+    const delivery = new LatencyHistogram(LATENCY_BUCKETS)
+    const storeWrites = { ok: new LatencyHistogram(LATENCY_BUCKETS), error: new LatencyHistogram(LATENCY_BUCKETS) }
+    const histograms = (): string =>
+      [
+        renderHistogram('duet_message_delivery_seconds', 'From a message being stored to its live push to the recipient', [
+          ['', delivery],
+        ]),
+        renderHistogram('duet_store_write_seconds', 'Store append latency (durable commit included), by result', [
+          ['result="ok"', storeWrites.ok],
+          ['result="error"', storeWrites.error],
+        ]),
+      ].join('\n\n')
 
     const hub: HubMetrics = {
-      connectionOpened: () => opened.inc(),
-      frameIn: (type) => framesIn.inc({ type: typeLabel(type) }),
+      connectionOpened: () => {
+        openedCount++
+      },
+      frameIn: (type) => {
+        const label = typeLabel(type)
+        framesInCount.set(label, (framesInCount.get(label) ?? 0) + 1)
+      },
       frameOut: (type, code, count = 1) => {
         if (count <= 0) return
-        framesOut.inc({ type: typeLabel(type), code }, count)
-        if (code >= 400) errors.inc({ code }, count)
-        else if (code === 201) binds.inc(count)
+        const label = typeLabel(type)
+        let byCode = framesOutCount.get(label)
+        if (byCode === undefined) framesOutCount.set(label, (byCode = new Map()))
+        byCode.set(code, (byCode.get(code) ?? 0) + count)
       },
-      storeWrite: (seconds, ok) => storeWrites.observe({ result: ok ? 'ok' : 'error' }, seconds),
+      storeWrite: (seconds, ok) => (ok ? storeWrites.ok : storeWrites.error).observe(seconds),
       delivered: (seconds) => delivery.observe(Math.max(0, seconds)),
     }
 
     app.decorate('metrics', {
       hub,
       contentType: registry.contentType,
-      scrape: async () => `${await registry.metrics()}\n${await defaults.metrics()}`,
+      scrape: async () => `${await registry.metrics()}\n${histograms()}\n\n${await defaults.metrics()}`,
     })
   },
   { name: 'metrics' },

@@ -3,7 +3,20 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 
 const Health = Type.Object({ status: Type.String() })
-const Ready = Type.Object({ status: Type.String(), store: Type.String(), error: Type.Optional(Type.String()) })
+const Check = Type.Union([Type.Literal('ok'), Type.String({ description: 'what failed' })])
+const Ready = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]),
+  store: Type.String({ description: 'the store engine: memory, sqlite or postgres' }),
+  cluster: Type.String({ description: 'local (one node) or redis' }),
+  checks: Type.Object({ store: Check, presence: Check, broker: Check }),
+})
+
+/** "ok", or why the check failed. */
+const check = (probe: Promise<void>): Promise<string> =>
+  probe.then(
+    () => 'ok',
+    (err: unknown) => (err instanceof Error ? err.message : String(err)),
+  )
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -17,17 +30,22 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['health'],
-        summary: 'The store is reachable',
+        summary: 'The store and, in cluster mode, Redis are reachable',
         response: { 200: Ready, 503: Ready },
       },
     },
     async (_request, reply) => {
-      try {
-        await app.store.ping()
-        return { status: 'ready', store: app.store.kind }
-      } catch (err) {
-        return reply.code(503).send({ status: 'unavailable', store: app.store.kind, error: (err as Error).message })
-      }
+      const { presence, broker, mode } = app.cluster
+      const [store, presenceCheck, brokerCheck] = await Promise.all([
+        check(app.store.ping()),
+        check(presence.ping()),
+        check(broker.ping()),
+      ])
+      const checks = { store, presence: presenceCheck, broker: brokerCheck }
+      const ready = Object.values(checks).every((c) => c === 'ok')
+      return reply
+        .code(ready ? 200 : 503)
+        .send({ status: ready ? 'ready' : 'unavailable', store: app.store.kind, cluster: mode, checks })
     },
   )
 }

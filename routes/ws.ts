@@ -5,6 +5,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { Code } from '../src/protocol/codes.js'
 import { ConnectionAdmission } from '../src/limits/connection-admission.js'
 import { FairReads, ReadTurn } from '../src/limits/fair-reads.js'
+import { CorkedConnection, CorkedWrites } from '../src/transport/corked-writes.js'
 
 /** Frames one connection may deliver per event-loop turn before it waits for the next. */
 const FRAMES_PER_TURN = 64
@@ -16,6 +17,7 @@ const wsRoute: FastifyPluginAsync = async (app) => {
   const admission = new ConnectionAdmission(config.maxConnections, config.maxConnectionsPerIp)
   // A text frame as a string, a binary frame as null (refused without reading it).
   const fairReads = new FairReads<string | null>(FRAMES_PER_TURN)
+  const corkedWrites = new CorkedWrites()
   const allowedOrigins = config.allowedOrigins === undefined ? null : new Set(config.allowedOrigins.map(normalizeOrigin))
 
   const admit = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -50,7 +52,8 @@ const wsRoute: FastifyPluginAsync = async (app) => {
   }
 
   app.get('/ws', { websocket: true, onRequest: admit, schema: { hide: true } }, (socket, request) => {
-    const session = hub.open(socket, request.ip)
+    // The upgraded WebSocket writes to the request's own TCP socket: corking it batches frames.
+    const session = hub.open(new CorkedConnection(socket, request.raw.socket, corkedWrites), request.ip)
     const log = request.log.child({ session: session.id })
     log.info({ remoteAddress: request.ip }, 'connection open')
     const turn = new ReadTurn<string | null>(socket, (text) => {

@@ -30,6 +30,8 @@ export class LocalPresenceState {
   }
 }
 
+const NONE: ReadonlyArray<Readonly<PresenceEntry>> = Object.freeze([])
+
 export class LocalPresence implements Presence {
   constructor(
     readonly nodeId: string,
@@ -57,6 +59,11 @@ export class LocalPresence implements Presence {
   async sessionsOf(uid: string): Promise<PresenceEntry[]> {
     const list = this.state.byUid.get(uid)
     return list === undefined ? [] : list.slice()
+  }
+
+  /** No copy: the arrays are copy-on-write and the entries frozen. */
+  peekSessionsOf(uid: string): ReadonlyArray<Readonly<PresenceEntry>> {
+    return this.state.byUid.get(uid) ?? NONE
   }
 
   async sessions(): Promise<PresenceEntry[]> {

@@ -31,6 +31,12 @@ export interface Presence {
   /** The uid's sessions on live nodes. */
   sessionsOf(uid: string): Promise<PresenceEntry[]>
 
+  /**
+   * Optional: what sessionsOf would resolve with, synchronously, for engines that hold
+   * presence in process. The hub asks it on every send; without it, it awaits sessionsOf.
+   */
+  peekSessionsOf?(uid: string): ReadonlyArray<Readonly<PresenceEntry>>
+
   /** Every session on live nodes, whole cluster. */
   sessions(): Promise<PresenceEntry[]>
 

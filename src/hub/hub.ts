@@ -51,10 +51,16 @@ const AUTH_MESSAGES: Record<AuthError['reason'], string> = {
 
 type ReplyFields = { uid?: string; touid?: string; ref?: string | undefined }
 
+/** A uid's sessions as presence reports them. */
+type Sessions = ReadonlyArray<Readonly<PresenceEntry>>
+const NO_SESSIONS: Sessions = Object.freeze([])
+
 export class Hub {
   private readonly local = new LocalSessions()
   private readonly sessions = new Map<string, Session>()
-  private readonly inFlight = new Set<Promise<unknown>>()
+  /** Tracked work not yet settled, and who waits for it to reach zero (shutdown). */
+  private inFlight = 0
+  private readonly idleWaiters: Array<() => void> = []
   private closing = false
   private readonly sendLimit: SendLimit | null
   private readonly rateBurst: number
@@ -267,16 +273,16 @@ export class Hub {
     let duplicate: boolean
     let started = 0
     try {
-      const recipients = await this.presenceOf(to)
+      let entries = this.presenceOf(to)
+      if (entries instanceof Promise) {
+        entries = await entries.catch((err: unknown) => {
+          this.options.logger.warn({ err, uid: to }, 'presence unavailable: delivering locally only')
+          return NO_SESSIONS
+        })
+      }
+      const { read, delivered } = this.recipientState(to, from, entries)
       started = performance.now()
-      const result = await store.append({
-        from,
-        to,
-        msg: frame.msg,
-        ref: frame.ref,
-        read: recipients.some((entry) => entry.joined === from),
-        delivered: recipients.length > 0,
-      })
+      const result = await store.append({ from, to, msg: frame.msg, ref: frame.ref, read, delivered })
       stored = result.message
       duplicate = result.duplicate
       metrics?.storeWrite((performance.now() - started) / 1000, true)
@@ -291,24 +297,42 @@ export class Hub {
     ack.ts = stored.ts
     session.send(encodeFrame(ack))
     metrics?.frameOut('send', Code.SENT)
-    if (!duplicate) await this.route(to, stored)
+    if (duplicate) return
+    const routing = this.route(to, stored)
+    if (routing !== undefined) await routing
   }
 
   /**
-   * The recipient's sessions on every node. Local ones come from this node's own state,
-   * which is never behind; presence adds the others. Without presence (an outage) the
-   * message is still stored, and reaches the other nodes' users by recovery.
+   * The uid's sessions per presence, every node's. Synchronous when the engine holds
+   * presence in process (one node): a send then awaits only its store write.
    */
-  private async presenceOf(uid: string): Promise<ReadonlyArray<Pick<PresenceEntry, 'node' | 'joined'>>> {
-    const local = this.local.of(uid) ?? []
-    let remote: PresenceEntry[] = []
-    try {
-      remote = (await this.options.presence.sessionsOf(uid)).filter((entry) => entry.node !== this.options.nodeId)
-    } catch (err) {
-      this.options.logger.warn({ err, uid }, 'presence unavailable: delivering locally only')
+  private presenceOf(uid: string): Sessions | Promise<Sessions> {
+    const { presence } = this.options
+    return presence.peekSessionsOf !== undefined ? presence.peekSessionsOf(uid) : presence.sessionsOf(uid)
+  }
+
+  /**
+   * Whether `to` is online anywhere (delivered) and has the conversation with `from` open
+   * (read). Local sessions come from this node's own state, which is never behind; presence
+   * adds the other nodes'. Without presence (an outage) the message is still stored, and
+   * reaches the other nodes' users by recovery.
+   */
+  private recipientState(to: string, from: string, entries: Sessions): { read: boolean; delivered: boolean } {
+    let delivered = false
+    let read = false
+    const local = this.local.of(to)
+    if (local !== undefined) {
+      for (const session of local) {
+        delivered = true
+        if (session.joined === from) read = true
+      }
     }
-    if (remote.length === 0) return local.map((s) => ({ node: this.options.nodeId, joined: s.joined }))
-    return [...local.map((s) => ({ node: this.options.nodeId, joined: s.joined })), ...remote]
+    for (const entry of entries) {
+      if (entry.node === this.options.nodeId) continue
+      delivered = true
+      if (entry.joined === from) read = true
+    }
+    return { read, delivered }
   }
 
   /**
@@ -316,16 +340,22 @@ export class Hub {
    * A push no other node heard is marked undelivered again, so the recipient's node sends it
    * when its subscription is back (resync) or at the recipient's next bind.
    */
-  private async route(to: string, message: StoredMessage): Promise<void> {
+  private route(to: string, message: StoredMessage): Promise<void> | undefined {
     this.deliverToUser(to, message)
-    let entries: PresenceEntry[]
-    try {
-      entries = await this.options.presence.sessionsOf(to)
-    } catch {
-      return // logged by presenceOf moments ago; stored undelivered unless it is here
-    }
-    const nodes = new Set<string>()
-    for (const entry of entries) if (entry.node !== this.options.nodeId) nodes.add(entry.node)
+    const entries = this.presenceOf(to)
+    if (!(entries instanceof Promise)) return this.publishElsewhere(to, message, entries)
+    // A failure was logged by send moments ago; stored undelivered unless it is here.
+    return entries.then(
+      (list) => this.publishElsewhere(to, message, list),
+      () => undefined,
+    )
+  }
+
+  /** Asks every other node the recipient is on to push the message. */
+  private publishElsewhere(to: string, message: StoredMessage, entries: Sessions): undefined {
+    let nodes: Set<string> | undefined
+    for (const entry of entries) if (entry.node !== this.options.nodeId) (nodes ??= new Set()).add(entry.node)
+    if (nodes === undefined) return
     for (const node of nodes) {
       this.options.broker.publish(node, { kind: 'deliver', to, message }).then(
         (heard) => {
@@ -489,10 +519,24 @@ export class Hub {
     session.send(encodeFrame(frame))
   }
 
+  /** Counts the work until it settles: one `then` with shared handlers, no closure per frame. */
   private track(work: Promise<void>): void {
-    const guarded = work.catch((err: unknown) => this.options.logger.error({ err }, 'unexpected hub failure'))
-    this.inFlight.add(guarded)
-    void guarded.finally(() => this.inFlight.delete(guarded))
+    this.inFlight++
+    work.then(this.settled, this.failed)
+  }
+
+  private readonly settled = (): void => {
+    if (--this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve()
+  }
+
+  private readonly failed = (err: unknown): void => {
+    this.options.logger.error({ err }, 'unexpected hub failure')
+    this.settled()
+  }
+
+  /** Resolves once no tracked work is in flight. */
+  private idle(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
   /** Open connections on this node, bound or not. */
@@ -543,7 +587,7 @@ export class Hub {
   async shutdown(): Promise<void> {
     this.closing = true
     const goodbye = encodeFrame(replyFrame(Code.SHUTTING_DOWN, '', 'server is shutting down: reconnect elsewhere'))
-    await Promise.allSettled([...this.inFlight])
+    await this.idle()
     for (const session of this.sessions.values()) {
       session.send(goodbye)
       session.connection.close(Close.GOING_AWAY, 'server shutting down')

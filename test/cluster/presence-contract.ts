@@ -109,6 +109,26 @@ export function presenceContract(name: string, make: MakePresenceCluster): void 
       t.same(await b.sessionsOf('alice'), [], 'a removed session stays removed')
     })
 
+    t.test('peekSessionsOf, where an engine offers it, answers as sessionsOf does', async (t) => {
+      const cluster = await make(t)
+      const [a, b] = [await cluster.node('A'), await cluster.node('B')]
+      if (a.peekSessionsOf === undefined) return t.pass('not offered')
+      const s1 = entry('s1', 'alice', 'A')
+      const s2 = entry('s2', 'alice', 'B')
+      const check = async (what: string): Promise<void> => {
+        for (const p of [a, b]) t.same(byId([...p.peekSessionsOf!('alice')]), byId(await p.sessionsOf('alice')), what)
+      }
+      await check('none yet')
+      await a.add(s1, false)
+      await b.add(s2, false)
+      await check('after add')
+      await a.setJoined({ ...s1, joined: 'bob' })
+      await check('after setJoined')
+      await b.remove(s2)
+      await check('after remove')
+      t.same(b.peekSessionsOf!('nobody'), [])
+    })
+
     t.test('missing names the sessions replaced or removed', async (t) => {
       const cluster = await make(t)
       const [a, b] = [await cluster.node('A'), await cluster.node('B')]

@@ -5,6 +5,12 @@ import { fileURLToPath } from 'node:url'
 
 const SERVER = fileURLToPath(new URL('../../src/server.js', import.meta.url))
 
+// A test process that dies early (a timeout) must not leave servers running.
+const children = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of children) child.kill('SIGKILL')
+})
+
 export interface ServerProcess {
   child: ChildProcess
   url: string
@@ -25,8 +31,12 @@ export async function startServer(t: Teardown, env: Record<string, string>): Pro
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
+  children.add(child)
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('exit', (code, signal) => {
+      children.delete(child)
+      resolve({ code, signal })
+    }),
   )
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
