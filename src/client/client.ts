@@ -1,4 +1,4 @@
-// The typed client for protocol v1 (docs: docs/USAGE.md). It keeps one bound connection
+// The typed client for protocol v1 (docs: README.md, "The typed client"). It keeps one bound connection
 // alive: reconnects with backoff, re-binds with `since` = the last mid it saw, re-opens
 // the joined conversation, resends every unanswered request with its original `ref`
 // (the server dedupes sends by (uid, ref)), and drops messages it has already emitted.

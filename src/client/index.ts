@@ -1,5 +1,5 @@
 // The typed duet client: browser-safe (no Node imports), frame types from the server's
-// TypeBox schemas. Usage: docs/USAGE.md.
+// TypeBox schemas. Usage: README.md, "The typed client".
 export { DuetClient, midAfter } from './client.js'
 export type { BoundInfo, ChatMessage, ConnectionState, DuetClientEvents, DuetClientOptions } from './client.js'
 export { DuetError, CLIENT_CLOSED } from './duet-error.js'
