@@ -10,7 +10,8 @@ interface Teardown {
   teardown(fn: () => unknown): void
 }
 
-const msg = (from: string, to: string, extra: Partial<NewMessage> = {}): NewMessage => ({
+/** A new message from `from` to `to`, unread and undelivered unless `extra` says otherwise. */
+export const msg = (from: string, to: string, extra: Partial<NewMessage> = {}): NewMessage => ({
   from,
   to,
   msg: `${from}->${to}`,

@@ -2,9 +2,9 @@
 // own schema, dropped afterwards, so test files can run in parallel on one database.
 import t from 'tap'
 import { createMessageStore } from '../../src/store/create-store.js'
-import type { MessageStore, NewMessage } from '../../src/store/message-store.js'
+import type { MessageStore } from '../../src/store/message-store.js'
 import { PostgresMessageStore } from '../../src/store/postgres-store.js'
-import { storeContract } from './contract.js'
+import { msg, storeContract } from './contract.js'
 import { dropSchema, freshSchema, PG_URL, withPgClient } from '../helpers/postgres.js'
 
 const url = PG_URL
@@ -19,15 +19,6 @@ async function openFresh(t: { teardown(fn: () => unknown): void }, schema = fres
   t.teardown(() => store.close())
   return store
 }
-
-const msg = (from: string, to: string, extra: Partial<NewMessage> = {}): NewMessage => ({
-  from,
-  to,
-  msg: `${from}->${to}`,
-  read: false,
-  delivered: false,
-  ...extra,
-})
 
 const reachable = await admin((c) => c.query('SELECT 1')).then(
   () => true,
