@@ -12,17 +12,22 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     const { config } = app
-    const cluster = await createCluster({
-      redisUrl: config.redisUrl,
-      nodeId: config.nodeId,
-      prefix: config.redisPrefix,
-      leaseMs: config.presenceLeaseMs,
-      logger: app.log,
-    })
+    let cluster: Cluster
+    try {
+      cluster = await createCluster({
+        redisUrl: config.redisUrl,
+        nodeId: config.nodeId,
+        prefix: config.redisPrefix,
+        leaseMs: config.presenceLeaseMs,
+        logger: app.log,
+      })
+    } catch (err) {
+      throw new Error(`REDIS_URL: cannot reach Redis: ${(err as Error).message}`, { cause: err })
+    }
     app.decorate('cluster', cluster)
     // After the hub has drained (its preClose), before the store closes.
     app.addHook('onClose', async () => cluster.close())
-    app.log.info({ mode: cluster.mode, node: config.nodeId }, 'cluster ready')
+    app.log.info({ mode: cluster.mode }, 'cluster ready')
   },
   { name: 'cluster', dependencies: ['config'] },
 )

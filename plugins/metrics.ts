@@ -34,6 +34,8 @@ function processMetrics(): Registry {
 export default fp(
   async (app) => {
     const registry = new Registry()
+    // Every series says which node it comes from, as the logs and admin output do.
+    registry.setDefaultLabels({ node: app.config.nodeId })
     const registers = [registry]
     const defaults = processMetrics()
 

@@ -11,7 +11,13 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const store = await createMessageStore(app.config.storeUrl, { logger: app.log })
+    let store: MessageStore
+    try {
+      store = await createMessageStore(app.config.storeUrl, { logger: app.log })
+    } catch (err) {
+      // Name the setting: "ECONNREFUSED" alone does not tell an operator what to fix.
+      throw new Error(`STORE_URL: cannot open the ${app.config.storeUrl.split(':')[0]} store: ${(err as Error).message}`, { cause: err })
+    }
     app.decorate('store', store)
     app.addHook('onClose', async () => {
       await store.close()

@@ -24,7 +24,16 @@ const SessionsResponse = Type.Object({
 
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.adminGuard)
-  const unauthorized = { 401: ErrorResponse }
+  const unauthorized = { 401: ErrorResponse, 503: ErrorResponse }
+
+  // The cluster-wide view comes from presence; in a Redis outage say so (503), not "500".
+  const fromPresence = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call()
+    } catch (err) {
+      throw Object.assign(new Error(`cluster presence unavailable: ${(err as Error).message}`), { statusCode: 503 })
+    }
+  }
 
   app.get(
     '/admin/online',
@@ -37,7 +46,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async () => {
-      const uids = [...new Set((await app.hub.clusterSessions()).map((s) => s.uid))]
+      const uids = [...new Set((await fromPresence(() => app.hub.clusterSessions())).map((s) => s.uid))]
       return { count: uids.length, uids }
     },
   )
@@ -53,7 +62,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async () => {
-      const sessions = await app.hub.clusterSessions()
+      const sessions = await fromPresence(() => app.hub.clusterSessions())
       return { count: sessions.length, sessions }
     },
   )
@@ -70,7 +79,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      if (!(await app.hub.disconnect(request.params.id))) {
+      if (!(await fromPresence(() => app.hub.disconnect(request.params.id)))) {
         return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such session' })
       }
       return reply.code(204).send(null)

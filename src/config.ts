@@ -70,7 +70,7 @@ export function loadConfig(env: Env = process.env): Config {
     logPretty: read.boolean('LOG_PRETTY', process.stdout.isTTY === true),
     adminToken: read.optionalString('ADMIN_TOKEN'),
     maxMessageLength: read.integer('MAX_MESSAGE_LENGTH', 4096, 1, 1 << 20),
-    maxPayloadBytes: read.integer('MAX_PAYLOAD_BYTES', 65536, 256, 64 << 20),
+    maxPayloadBytes: read.integer('MAX_PAYLOAD_BYTES', 65536, 64, 64 << 20),
     multiDevice: read.boolean('MULTI_DEVICE', false),
     storeUrl: read.string('STORE_URL', DEFAULT_STORE_URL),
     retentionDays: read.optionalNumber('RETENTION_DAYS', 0.001, 365_000),
@@ -93,6 +93,15 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: read.optionalString('REDIS_URL'),
     redisPrefix: read.string('REDIS_PREFIX', 'duet:'),
     presenceLeaseMs: read.integer('PRESENCE_LEASE_MS', 15_000, 300, 600_000),
+  }
+  if (!/^(memory:$|memory:\/\/$|sqlite:.+|postgres(ql)?:\/\/.+)/.test(config.storeUrl)) {
+    read.problem(
+      `STORE_URL: expected sqlite:<path> (e.g. sqlite:./data/duet.db), postgres://user@host:5432/db or memory:, ` +
+        `got one starting ${JSON.stringify(config.storeUrl.split(':')[0] + ':')}`,
+    )
+  }
+  if (config.redisUrl !== undefined && !/^rediss?:\/\/.+/.test(config.redisUrl)) {
+    read.problem('REDIS_URL: expected redis://host:port (or rediss:// for TLS)')
   }
   if (config.redisUrl !== undefined && !/^postgres(ql)?:\/\//.test(config.storeUrl)) {
     read.problem(

@@ -43,6 +43,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`duet failed to start: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  // The message names what to fix; the stack only at debug level.
+  const debug = process.env.LOG_LEVEL === 'debug' || process.env.LOG_LEVEL === 'trace'
+  const text = err instanceof Error ? (debug ? (err.stack ?? err.message) : err.message) : String(err)
+  process.stderr.write(`duet failed to start: ${text}\n`)
   process.exit(1)
 })

@@ -6,10 +6,19 @@ import { TestClient } from './helpers/ws-client.js'
 const ADMIN_TOKEN = 'metrics-test-admin-token'
 
 /** The value of one sample line, e.g. `duet_frames_in_total{type="send"}`; 0 when absent. */
+/** The value of one series; the `node` label every series carries is left out of `series`. */
 function sample(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  const unlabelled = (line: string): string => line.replace(/node="[^"]*",?/, '').replace('{}', '').replace(',}', '}')
+  const line = text.split('\n').map(unlabelled).find((l) => l.startsWith(`${series} `))
   return line === undefined ? 0 : Number(line.slice(series.length + 1))
 }
+
+t.test('every series names its node (NODE_ID)', async (t) => {
+  const { url } = await startApp(t, { nodeId: 'node-7' })
+  const text = await (await fetch(`${url}/metrics`)).text()
+  t.match(text, /^duet_connections\{node="node-7"\} /m)
+  t.match(text, /^duet_binds_total\{node="node-7"\} /m)
+})
 
 t.test('GET /metrics needs the admin token', async (t) => {
   const { url } = await startApp(t, { adminToken: ADMIN_TOKEN })

@@ -126,6 +126,8 @@ export class Hub {
     this.options.metrics?.frameIn(parsed.ok ? parsed.frame.type : parsed.error.type)
     if (!parsed.ok) {
       const { code, type, ref, msg } = parsed.error
+      // A malformed bind is still a bind attempt: the limit counts frames, not good ones.
+      if (type === 'bind' && this.tooManyBinds(session)) return
       this.reply(session, code, type, msg, { ref })
       return
     }
@@ -135,12 +137,7 @@ export class Hub {
       return
     }
     if (frame.type === 'bind') {
-      if (++session.bindAttempts > this.maxBindAttempts) {
-        this.options.logger.warn({ session: session.id, attempts: session.bindAttempts }, 'too many bind attempts')
-        this.evict(session, Close.POLICY_VIOLATION, 'too many bind attempts')
-        return
-      }
-      this.track(this.bind(session, frame))
+      if (!this.tooManyBinds(session)) this.track(this.bind(session, frame))
       return
     }
     if (session.uid === null) {
@@ -162,6 +159,14 @@ export class Hub {
         this.exit(session, frame)
         return
     }
+  }
+
+  /** Counts a bind frame; past MAX_BIND_ATTEMPTS closes the connection (1008) and says true. */
+  private tooManyBinds(session: Session): boolean {
+    if (++session.bindAttempts <= this.maxBindAttempts) return false
+    this.options.logger.warn({ session: session.id, attempts: session.bindAttempts }, 'too many bind attempts')
+    this.evict(session, Close.POLICY_VIOLATION, 'too many bind attempts')
+    return true
   }
 
   /** True when the frame was refused for the rate: 429 (type and ref echoed when readable), or a close. */
@@ -509,7 +514,8 @@ export class Hub {
   }
 
   private reply(session: Session, code: Code, type: string, msg: string, fields: ReplyFields = {}): void {
-    const frame = replyFrame(code, type, msg, fields)
+    // `uid` is the bound uid on every reply unless the reply names another.
+    const frame = replyFrame(code, type, msg, { uid: session.uid ?? '', ...fields })
     this.options.metrics?.frameOut(frame.type, code)
     if (code >= 400) {
       // 429 at debug: a flooding client would otherwise flood the log as well.

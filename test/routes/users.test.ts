@@ -46,6 +46,9 @@ t.test('conversations and history', async (t) => {
   t.equal((await fetch(`${url}/users/bob/conversations/alice/messages?before=abc`)).status, 400)
   const capped = (await (await fetch(`${url}/users/bob/conversations/alice/messages?limit=100000`)).json()) as HistoryBody
   t.equal(capped.messages.length, 6, 'a large limit is capped, not refused')
+  const longest = 'u'.repeat(128)
+  t.equal((await fetch(`${url}/users/${longest}/conversations/${longest}/messages`)).status, 200, 'uids of 128 characters fit in paths')
+  t.equal((await fetch(`${url}/users/${longest}u/conversations`)).status, 400, 'longer ones fail the schema')
   const empty = (await (await fetch(`${url}/users/nobody/conversations`)).json()) as { conversations: unknown[] }
   t.same(empty.conversations, [])
   await alice.close()

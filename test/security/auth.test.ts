@@ -99,6 +99,14 @@ t.test('bind attempts per connection are limited: over MAX_BIND_ATTEMPTS closes 
   t.same(c.frames, [], 'no reply to the bind over the limit')
 })
 
+t.test('malformed binds count as bind attempts too', async (t) => {
+  const { wsUrl } = await startApp(t, { maxBindAttempts: 3 })
+  const c = await TestClient.connect(wsUrl)
+  for (let i = 0; i < 3; i++) t.match(await c.request({ type: 'bind', uid: '' }), { code: 400 })
+  c.send({ type: 'bind', uid: '' })
+  t.equal((await c.closed).code, 1008)
+})
+
 async function restApp(config: Partial<Config>) {
   const app = await build({ env: {}, config: { storeUrl: 'memory:', ...config }, logger: false })
   await app.ready()
