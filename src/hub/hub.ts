@@ -277,14 +277,16 @@ export class Hub {
     let stored: StoredMessage
     let duplicate: boolean
     let started = 0
+    let entries: Sessions
     try {
-      let entries = this.presenceOf(to)
-      if (entries instanceof Promise) {
-        entries = await entries.catch((err: unknown) => {
-          this.options.logger.warn({ err, uid: to }, 'presence unavailable: delivering locally only')
-          return NO_SESSIONS
-        })
-      }
+      const lookup = this.presenceOf(to)
+      entries =
+        lookup instanceof Promise
+          ? await lookup.catch((err: unknown) => {
+              this.options.logger.warn({ err, uid: to }, 'presence unavailable: delivering locally only')
+              return NO_SESSIONS
+            })
+          : lookup
       const { read, delivered } = this.recipientState(to, from, entries)
       started = performance.now()
       const result = await store.append({ from, to, msg: frame.msg, ref: frame.ref, read, delivered })
@@ -303,7 +305,7 @@ export class Hub {
     session.send(encodeFrame(ack))
     metrics?.frameOut('send', Code.SENT)
     if (duplicate) return
-    const routing = this.route(to, stored)
+    const routing = this.route(to, stored, entries)
     if (routing !== undefined) await routing
   }
 
@@ -345,8 +347,11 @@ export class Hub {
    * A push no other node heard is marked undelivered again, so the recipient's node sends it
    * when its subscription is back (resync) or at the recipient's next bind.
    */
-  private route(to: string, message: StoredMessage): Promise<void> | undefined {
+  private route(to: string, message: StoredMessage, before: Sessions): Promise<void> | undefined {
     this.deliverToUser(to, message)
+    // Sessions on other nodes seen before the write are still the places to push to; only
+    // when there were none, look again: the recipient may have bound during the write.
+    if (before.some((entry) => entry.node !== this.options.nodeId)) return this.publishElsewhere(to, message, before)
     const entries = this.presenceOf(to)
     if (!(entries instanceof Promise)) return this.publishElsewhere(to, message, entries)
     // A failure was logged by send moments ago; stored undelivered unless it is here.

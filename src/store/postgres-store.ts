@@ -140,7 +140,15 @@ export class PostgresMessageStore implements MessageStore {
     const { url, schema } = resolveSchema(options.url, options.schema)
     this.schema = schema
     this.logger = options.logger
-    this.pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, application_name: 'duet' })
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.poolSize ?? 10,
+      application_name: 'duet',
+      // A server that silently drops packets must fail sends (500, safe to retry) and
+      // /readyz in seconds, not after the operating system's TCP timeouts.
+      connectionTimeoutMillis: 5_000,
+      query_timeout: 15_000,
+    })
     // An idle connection dropped by the server must not crash the process; the pool replaces it.
     this.pool.on('error', (err) => this.logger?.error({ err }, 'idle postgres connection failed'))
     this.sql = statements(schema)
