@@ -492,13 +492,15 @@ async function traffic(cfg: LoadConfig): Promise<TrafficResult> {
     tick()
   }
 
-  await sleep(cfg.warmupSec * 1000)
+  const volume = cfg.scenario === 'closed' && (cfg.volumeBytes ?? 0) > 0
+  if (!volume) await sleep(cfg.warmupSec * 1000)
   stats.reset()
   stats.measuring = true
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   emit({ event: 'measure-start' })
-  await sleep(cfg.durationSec * 1000)
+  if (volume) await untilVolume(cfg, stats, t0)
+  else await sleep(cfg.durationSec * 1000)
   stats.measuring = false
   const wallSec = (performance.now() - t0) / 1000
   const loadCpu = cpuSec(cpu0) / wallSec
@@ -529,6 +531,17 @@ async function traffic(cfg: LoadConfig): Promise<TrafficResult> {
     result.skipped = stats.skipped
   }
   return result
+}
+
+/** Until volumeBytes of messages were acked (or durationSec passed), a progress event a second. */
+async function untilVolume(cfg: LoadConfig, stats: Stats, t0: number): Promise<void> {
+  for (;;) {
+    await sleep(1000)
+    const sec = (performance.now() - t0) / 1000
+    const bytes = stats.acked * cfg.msgBytes
+    emit({ event: 'progress', acked: stats.acked, bytes, sec })
+    if (bytes >= (cfg.volumeBytes ?? 0) || sec >= cfg.durationSec) return
+  }
 }
 
 async function idle(cfg: LoadConfig): Promise<IdleResult> {

@@ -8,21 +8,37 @@
 // figures to bench/results/bench-<time>.json (and latest.json).
 //
 // Options, as env vars or argv (`ROUNDS=5`, `--rounds=5`, `--idle-conns=1000`; argv wins):
-//   ROUNDS (3)  DURATION s (10)  WARMUP s (2)  PAIRS (50)  WINDOW (10)  IDLE_CONNS (5000)
+//   ROUNDS (3)  DURATION s (10)  WARMUP s (2)  PAIRS (50)  WINDOW (10)  IDLE_CONNS (10000)
 //   OPEN_RATE msg/s (10000)  TARGETS (all; comma list: duet-memory,duet-sqlite,ws,socketio)
 //   SCENARIOS (closed,open,idle)  MSG_BYTES (64)  CONNECT_CONCURRENCY (100)  SOURCE_ADDRS (9)
 //   DEFLATE (0: clients do not offer permessage-deflate)  TASKSET (1: pin when taskset exists)
 //   SERVER_CPU (0)  LOAD_CPU (1)  STARTUP_TIMEOUT s (20)  SERVER_NODE_ARGS (e.g. "--cpu-prof")
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
-import { cpus, freemem, release, tmpdir, totalmem } from 'node:os'
+import { spawn, execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs'
+import { cpus, freemem, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import {
+  clkTck,
+  hasTaskset,
+  indent,
+  oneLine,
+  openFileLimit,
+  pinned,
+  procCpuSec,
+  procMem,
+  ROOT,
+  sleep,
+  startServer,
+  stopServer,
+  systemBusySec,
+  Tail,
+  withFileLimit,
+  type Pinning,
+  type RunningServer,
+} from './proc.js'
 import type { IdleResult, LoadConfig, LoadEvent, LoadResult, Protocol, Scenario, TrafficResult } from './types.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url)) // dist/bench/run.js -> repo root
 const LOAD_JS = join(ROOT, 'dist/bench/load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
 
@@ -92,7 +108,7 @@ function readOptions(): Options {
     warmupSec: num('WARMUP', 2),
     pairs: Math.max(1, Math.floor(num('PAIRS', 50))),
     window: Math.max(1, Math.floor(num('WINDOW', 10))),
-    idleConns: Math.floor(num('IDLE_CONNS', 5000)),
+    idleConns: Math.floor(num('IDLE_CONNS', 10000)),
     openRate: num('OPEN_RATE', 10000),
     msgBytes: Math.floor(num('MSG_BYTES', 64)),
     connectConcurrency: Math.max(1, Math.floor(num('CONNECT_CONCURRENCY', 100))),
@@ -155,190 +171,6 @@ const ALL_TARGETS: Target[] = [
 const BASELINE = 'ws'
 
 // ---------------------------------------------------------------------------------------------
-// /proc
-
-let clkTck = 100
-try {
-  clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-} catch {
-  // keep 100
-}
-
-/** user+system CPU seconds of the process (all its threads), or undefined without /proc */
-function procCpuSec(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    // fields[0] is field 3 (state); utime and stime are fields 14 and 15
-    return (Number(fields[11]) + Number(fields[12])) / clkTck
-  } catch {
-    return undefined
-  }
-}
-
-/** busy CPU seconds of the whole machine (all cores), from the first line of /proc/stat */
-function systemBusySec(): number | undefined {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]
-    const f = line.trim().split(/\s+/).slice(1).map(Number)
-    // user nice system idle iowait irq softirq steal ...
-    return (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] || 0)) / clkTck
-  } catch {
-    return undefined
-  }
-}
-
-/** VmRSS and VmHWM in MB */
-function procMem(pid: number): { rssMB: number; hwmMB: number } | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-    const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? NaN)
-    return { rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024 }
-  } catch {
-    return undefined
-  }
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-function openFileLimit(): number | undefined {
-  try {
-    const v = execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()
-    return v === 'unlimited' ? Infinity : Number(v)
-  } catch {
-    return undefined
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// processes
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ port, host: '127.0.0.1' })
-    const done = (ok: boolean): void => {
-      s.destroy()
-      resolve(ok)
-    }
-    s.setTimeout(500, () => done(false))
-    s.once('connect', () => done(true))
-    s.once('error', () => done(false))
-  })
-}
-
-/** keeps the last `max` characters written to a stream */
-class Tail {
-  private text = ''
-  constructor(private readonly max = 4000) {}
-  push(chunk: Buffer | string): void {
-    this.text = (this.text + String(chunk)).slice(-this.max)
-  }
-  toString(): string {
-    return this.text.trim()
-  }
-}
-
-interface Pinning {
-  server: string[]
-  load: string[]
-}
-
-function pinned(cmd: string, args: string[], cpu: string[]): [string, string[]] {
-  return cpu.length === 0 ? [cmd, args] : ['taskset', [...cpu, cmd, ...args]]
-}
-
-interface RunningServer {
-  proc: ChildProcess
-  pid: number
-  port: number
-  dir: string
-  output: Tail
-  exited: { code: number | null; signal: NodeJS.Signals | null } | undefined
-}
-
-async function startServer(t: Target, o: Options, pin: Pinning): Promise<RunningServer | string> {
-  const script = join(ROOT, t.script)
-  if (!existsSync(script)) return `${t.script} not found (not built yet?)`
-  const port = await freePort()
-  const dir = mkdtempSync(join(tmpdir(), `duet-bench-${t.name}-`))
-  const [cmd, args] = pinned(process.execPath, [...o.serverNodeArgs, script], pin.server)
-  const proc = spawn(cmd, args, {
-    cwd: ROOT,
-    env: { ...process.env, NODE_ENV: 'production', ...t.env(port, dir) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const output = new Tail()
-  proc.stdout?.on('data', (c: Buffer) => output.push(c))
-  proc.stderr?.on('data', (c: Buffer) => output.push(c))
-  const server: RunningServer = { proc, pid: proc.pid ?? -1, port, dir, output, exited: undefined }
-  proc.on('exit', (code, signal) => {
-    server.exited = { code, signal }
-  })
-  proc.on('error', (err) => {
-    output.push(`spawn error: ${err.message}\n`)
-    server.exited = { code: -1, signal: null }
-  })
-  const deadline = Date.now() + o.startupTimeoutSec * 1000
-  while (Date.now() < deadline) {
-    if (server.exited !== undefined) break
-    if (await canConnect(port)) return server
-    await sleep(100)
-  }
-  const why =
-    server.exited !== undefined
-      ? `exited (code ${server.exited.code}, signal ${server.exited.signal}) before accepting on port ${port}`
-      : `did not accept on port ${port} within ${o.startupTimeoutSec} s`
-  await stopServer(server)
-  const out = output.toString()
-  return `${why}${out === '' ? '' : `; its output ends with:\n${indent(out.slice(-1500))}`}`
-}
-
-async function stopServer(s: RunningServer): Promise<void> {
-  if (s.exited === undefined) {
-    s.proc.kill('SIGTERM')
-    for (let i = 0; i < 50 && s.exited === undefined; i++) await sleep(100)
-    if (s.exited === undefined) {
-      s.proc.kill('SIGKILL')
-      for (let i = 0; i < 20 && s.exited === undefined; i++) await sleep(100)
-    }
-  }
-  rmSync(s.dir, { recursive: true, force: true })
-}
-
-function oneLine(s: string): string {
-  const l = s.trim().replace(/\s*\n\s*/g, ' ⏎ ')
-  return l.length > 400 ? `${l.slice(0, 400)}…` : l
-}
-
-function indent(s: string): string {
-  return s
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n')
-}
-
-// ---------------------------------------------------------------------------------------------
 // one run
 
 interface RunRecord {
@@ -387,7 +219,7 @@ function loadConfig(t: Target, s: Scenario, o: Options, server: RunningServer, r
 
 async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server: RunningServer, rec: RunRecord): Promise<void> {
   const cfg = loadConfig(t, s, o, server, rec.round)
-  const [cmd, args] = pinned(process.execPath, [LOAD_JS, JSON.stringify(cfg)], pin.load)
+  const [cmd, args] = withFileLimit(...pinned(process.execPath, [LOAD_JS, JSON.stringify(cfg)], pin.load))
   const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
   const stderr = new Tail(2000)
   child.stderr?.on('data', (c: Buffer) => {
@@ -452,6 +284,7 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
         error = ev.message
         break
       case 'bound':
+      case 'progress':
         break
     }
   }
@@ -678,12 +511,15 @@ async function main(): Promise<void> {
     node: process.version,
     pinned: canPin ? `server on CPU ${o.serverCpu}, load generator on CPU ${o.loadCpu}` : 'no (taskset unavailable or disabled)',
     clkTck,
+    openFileLimit: fdLimit,
+    duetLimits: 'RATE_LIMIT=0, MAX_CONNECTIONS and MAX_CONNECTIONS_PER_IP raised, HEARTBEAT_MS default',
   }
   console.log(`duet bench: ${targets.map((t) => t.name).join(', ')} × ${o.scenarios.join(', ')} × ${o.rounds} round(s)`)
   console.log(
     `  duration ${o.durationSec} s (+${o.warmupSec} s warm-up), ${o.pairs} pairs, window ${o.window}, open rate ${o.openRate}/s, idle ${o.idleConns} conns, msg ${o.msgBytes} B`,
   )
   console.log(`  ${machine.cpu}, ${ncpu} cores, node ${machine.node}; pinning: ${machine.pinned}`)
+  console.log('  duet runs with RATE_LIMIT=0 and the connection caps raised: a benchmark is the flood they stop')
 
   const startedAt = new Date()
   const records: RunRecord[] = []
@@ -695,7 +531,14 @@ async function main(): Promise<void> {
         if (dead.has(t.name)) continue
         const rec: RunRecord = { round, target: t.name, scenario: s, ok: false }
         process.stdout.write(`round ${round}/${o.rounds}  ${s.padEnd(6)}  ${t.name.padEnd(12)} `)
-        const server = await startServer(t, o, pin)
+        const server = await startServer({
+          name: t.name,
+          script: t.script,
+          env: t.env,
+          nodeArgs: o.serverNodeArgs,
+          pin: pin.server,
+          startupTimeoutSec: o.startupTimeoutSec,
+        })
         if (typeof server === 'string') {
           console.log(`SKIPPED: failed to start: ${server}`)
           dead.set(t.name, server)

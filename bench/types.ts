@@ -35,6 +35,8 @@ export interface LoadConfig {
   deflate: boolean
   /** uid prefix, so that several runs against one server never collide */
   runId: string
+  /** closed: when set, run (no warm-up) until this many bytes of `msg` were acked, durationSec at most */
+  volumeBytes?: number
 }
 
 export interface LatencySummary {
@@ -92,6 +94,8 @@ export type LoadEvent =
   | { event: 'bound'; conns: number; sec: number }
   | { event: 'measure-start' }
   | { event: 'measure-end' }
+  /** closed with volumeBytes: every second */
+  | { event: 'progress'; acked: number; bytes: number; sec: number }
   | { event: 'idle-warm'; sync: true; conns: number }
   | { event: 'idle-bound'; conns: number }
   | { event: 'idle-ready'; sync: true; conns: number }

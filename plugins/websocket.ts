@@ -13,7 +13,7 @@ export default fp(
     await app.register(websocket, {
       options: {
         maxPayload: app.config.maxPayloadBytes,
-        perMessageDeflate: false,
+        perMessageDeflate: app.config.wsDeflate,
       },
       preClose: async function () {
         await app.hub.shutdown()

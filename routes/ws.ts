@@ -1,11 +1,14 @@
 // /ws: adapts each WebSocket to a hub Session. Parsing and semantics live in the hub.
 // Upgrades are admitted here, before they happen: a foreign browser Origin gets 403,
 // too many connections 503 (in total) or 429 (from one address).
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { WebSocket } from 'ws'
+import type { Session } from '../src/hub/session.js'
 import { Code } from '../src/protocol/codes.js'
 import { ConnectionAdmission } from '../src/limits/connection-admission.js'
 import { FairReads, ReadTurn } from '../src/limits/fair-reads.js'
-import { CorkedConnection, CorkedWrites } from '../src/transport/corked-writes.js'
+import { BatchedConnection, BatchedWrites } from '../src/transport/batched-writes.js'
 
 /** Frames one connection may deliver per event-loop turn before it waits for the next. */
 const FRAMES_PER_TURN = 64
@@ -17,7 +20,9 @@ const wsRoute: FastifyPluginAsync = async (app) => {
   const admission = new ConnectionAdmission(config.maxConnections, config.maxConnectionsPerIp)
   // A text frame as a string, a binary frame as null (refused without reading it).
   const fairReads = new FairReads<string | null>(FRAMES_PER_TURN)
-  const corkedWrites = new CorkedWrites()
+  const batchedWrites = new BatchedWrites()
+  // The HTTP response of each upgrade in progress, to detach from the socket once upgraded.
+  const upgrading = new WeakMap<IncomingMessage, ServerResponse>()
   const allowedOrigins = config.allowedOrigins === undefined ? null : new Set(config.allowedOrigins.map(normalizeOrigin))
 
   const admit = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -49,26 +54,39 @@ const wsRoute: FastifyPluginAsync = async (app) => {
     const socket = request.raw.socket as typeof request.raw.socket | undefined
     if (socket === undefined) admission.release(ip)
     else socket.once('close', () => admission.release(ip))
+    upgrading.set(request.raw, reply.raw)
   }
 
   app.get('/ws', { websocket: true, onRequest: admit, schema: { hide: true } }, (socket, request) => {
-    // The upgraded WebSocket writes to the request's own TCP socket: corking it batches frames.
-    const session = hub.open(new CorkedConnection(socket, request.raw.socket, corkedWrites), request.ip)
-    const log = request.log.child({ session: session.id })
-    log.info({ remoteAddress: request.ip }, 'connection open')
+    const ip = request.ip
+    // The upgraded WebSocket writes to the request's own TCP socket: frames are batched onto it.
+    const session = hub.open(new BatchedConnection(socket, request.raw.socket, batchedWrites), ip)
+    request.log.info({ session: session.id, remoteAddress: ip }, 'connection open')
+    // @fastify/websocket leaves the upgrade's HTTP response assigned to the socket, and its error
+    // listener closes over the request and reply: either would keep the request's objects
+    // (about 2 KB) for the connection's whole life. The socket is the WebSocket's now.
+    upgrading.get(request.raw)?.detachSocket(request.raw.socket)
+    upgrading.delete(request.raw)
+    socket.removeAllListeners('error')
+    serve(socket, session)
+  })
+
+  // Nothing here holds the upgrade request: a connection lives for hours, its request's objects
+  // (and a child logger per connection) would too. Logs name the session instead.
+  const serve = (socket: WebSocket, session: Session): void => {
     const turn = new ReadTurn<string | null>(socket, (text) => {
       if (text === null) hub.refuse(session, Code.BAD_FRAME, 'binary frames are not supported: send JSON text')
       else hub.handle(session, text)
     })
-
     socket.on('message', (data, isBinary) => fairReads.receive(turn, isBinary ? null : data.toString()))
     socket.on('close', (code) => {
       fairReads.flush(turn)
-      log.info({ uid: session.uid, code }, 'connection closed')
+      app.log.info({ session: session.id, uid: session.uid, code }, 'connection closed')
       hub.close(session)
     })
-    socket.on('error', (err) => log.warn({ err, uid: session.uid }, 'connection error'))
-  })
+    // ws has begun closing the connection (with the close code the error calls for) already.
+    socket.on('error', (err) => app.log.warn({ err, session: session.id, uid: session.uid }, 'connection error'))
+  }
 }
 
 export default wsRoute

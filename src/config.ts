@@ -10,6 +10,8 @@ export interface Config {
   adminToken: string | undefined
   maxMessageLength: number
   maxPayloadBytes: number
+  /** Offer permessage-deflate: less bandwidth for long messages, far more CPU and memory per connection. */
+  wsDeflate: boolean
   multiDevice: boolean
   storeUrl: string
   retentionDays: number | undefined
@@ -71,6 +73,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken: read.optionalString('ADMIN_TOKEN'),
     maxMessageLength: read.integer('MAX_MESSAGE_LENGTH', 4096, 1, 1 << 20),
     maxPayloadBytes: read.integer('MAX_PAYLOAD_BYTES', 65536, 64, 64 << 20),
+    wsDeflate: read.boolean('WS_DEFLATE', false),
     multiDevice: read.boolean('MULTI_DEVICE', false),
     storeUrl: read.string('STORE_URL', DEFAULT_STORE_URL),
     retentionDays: read.optionalNumber('RETENTION_DAYS', 0.001, 365_000),

@@ -9,6 +9,7 @@ t.test('defaults', async (t) => {
     host: '127.0.0.1',
     maxMessageLength: 4096,
     maxPayloadBytes: 65536,
+    wsDeflate: false,
     multiDevice: false,
     storeUrl: DEFAULT_STORE_URL,
     redisUrl: undefined,

@@ -12,19 +12,36 @@ interface Row extends StoredMessage {
   seq: number
 }
 
-const pairKey = (a: string, b: string): string => (a < b ? `${a}\u0000${b}` : `${b}\u0000${a}`)
+// Two-level maps rather than one keyed by a joined string: a send then builds no key string
+// (and hashes none) — the ids from the parsed frame are looked up as they are.
+type TwoLevel<T> = Map<string, Map<string, T>>
+
+function lookup<T>(map: TwoLevel<T>, a: string, b: string): T | undefined {
+  return map.get(a)?.get(b)
+}
+
+function put<T>(map: TwoLevel<T>, a: string, b: string, value: T): void {
+  let inner = map.get(a)
+  if (inner === undefined) map.set(a, (inner = new Map()))
+  inner.set(b, value)
+}
+
+/** The pair's rows, both directions, in the order stored: keyed (lower uid, higher uid). */
+function pairRows(map: TwoLevel<Row[]>, a: string, b: string): Row[] | undefined {
+  return a < b ? lookup(map, a, b) : lookup(map, b, a)
+}
 
 export class MemoryMessageStore implements MessageStore {
   readonly kind = 'memory'
   private seq = 0
   private readonly byRecipient = new Map<string, Row[]>()
-  private readonly byPair = new Map<string, Row[]>()
+  private readonly byPair: TwoLevel<Row[]> = new Map()
   private readonly peers = new Map<string, Set<string>>()
-  private readonly byRef = new Map<string, Row>()
+  /** sender -> ref -> row */
+  private readonly byRef: TwoLevel<Row> = new Map()
 
   async append(input: NewMessage): Promise<AppendResult> {
-    const refKey = input.ref === undefined ? undefined : `${input.from}\u0000${input.ref}`
-    const existing = refKey === undefined ? undefined : this.byRef.get(refKey)
+    const existing = input.ref === undefined ? undefined : lookup(this.byRef, input.from, input.ref)
     if (existing) return { message: publicView(existing), duplicate: true }
 
     const seq = ++this.seq
@@ -39,10 +56,16 @@ export class MemoryMessageStore implements MessageStore {
       delivered: input.delivered,
     }
     listFor(this.byRecipient, input.to).push(row)
-    listFor(this.byPair, pairKey(input.from, input.to)).push(row)
-    setFor(this.peers, input.from).add(input.to)
-    setFor(this.peers, input.to).add(input.from)
-    if (refKey !== undefined) this.byRef.set(refKey, row)
+    const pair = pairRows(this.byPair, input.from, input.to)
+    if (pair !== undefined) pair.push(row)
+    else {
+      // A new conversation: the only time the peer sets change.
+      const [low, high] = input.from < input.to ? [input.from, input.to] : [input.to, input.from]
+      put(this.byPair, low, high, [row])
+      setFor(this.peers, input.from).add(input.to)
+      setFor(this.peers, input.to).add(input.from)
+    }
+    if (input.ref !== undefined) put(this.byRef, input.from, input.ref, row)
     return { message: publicView(row), duplicate: false }
   }
 
@@ -88,7 +111,7 @@ export class MemoryMessageStore implements MessageStore {
 
   async markRead(uid: string, peer: string): Promise<number> {
     let changed = 0
-    for (const row of this.byPair.get(pairKey(uid, peer)) ?? []) {
+    for (const row of pairRows(this.byPair, uid, peer) ?? []) {
       if (row.to === uid && row.from === peer && !row.read) {
         row.read = true
         changed++
@@ -99,7 +122,7 @@ export class MemoryMessageStore implements MessageStore {
 
   async unreadCount(uid: string, peer: string): Promise<number> {
     let unread = 0
-    for (const row of this.byPair.get(pairKey(uid, peer)) ?? []) {
+    for (const row of pairRows(this.byPair, uid, peer) ?? []) {
       if (row.to === uid && row.from === peer && !row.read) unread++
     }
     return unread
@@ -108,7 +131,7 @@ export class MemoryMessageStore implements MessageStore {
   async conversations(uid: string): Promise<ConversationSummary[]> {
     const out: Array<ConversationSummary & { seq: number }> = []
     for (const peer of this.peers.get(uid) ?? []) {
-      const rows = this.byPair.get(pairKey(uid, peer))
+      const rows = pairRows(this.byPair, uid, peer)
       const last = rows?.[rows.length - 1]
       if (!last) continue
       const { read: _read, ...lastMessage } = publicView(last)
@@ -119,7 +142,7 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]> {
-    const rows = this.byPair.get(pairKey(uid, peer)) ?? []
+    const rows = pairRows(this.byPair, uid, peer) ?? []
     const bound = before === null ? Infinity : Number(before)
     const out: StoredMessage[] = []
     for (let i = rows.length - 1; i >= 0 && out.length < limit; i--) {
@@ -137,16 +160,23 @@ export class MemoryMessageStore implements MessageStore {
       removed += rows.length - kept.length
       this.byRecipient.set(key, kept)
     }
-    for (const [key, rows] of this.byPair) {
-      const kept = rows.filter(keep)
-      if (kept.length === 0) {
-        this.byPair.delete(key)
-        const [a, b] = key.split('\u0000') as [string, string]
-        this.peers.get(a)?.delete(b)
-        this.peers.get(b)?.delete(a)
-      } else this.byPair.set(key, kept)
+    for (const [low, byHigh] of this.byPair) {
+      for (const [high, rows] of byHigh) {
+        const kept = rows.filter(keep)
+        if (kept.length > 0) {
+          byHigh.set(high, kept)
+          continue
+        }
+        byHigh.delete(high)
+        this.peers.get(low)?.delete(high)
+        this.peers.get(high)?.delete(low)
+      }
+      if (byHigh.size === 0) this.byPair.delete(low)
     }
-    for (const [key, row] of this.byRef) if (!keep(row)) this.byRef.delete(key)
+    for (const [sender, byRef] of this.byRef) {
+      for (const [ref, row] of byRef) if (!keep(row)) byRef.delete(ref)
+      if (byRef.size === 0) this.byRef.delete(sender)
+    }
     return removed
   }
 
