@@ -28,7 +28,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -36,6 +35,7 @@ import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { ClusterLoadConfig, ClusterLoadEvent, ClusterTrafficResult, Placement } from './cluster-types.js'
+import { clkTck, freePort, hasTaskset, procCpuSec, sleep, systemBusySec } from './proc.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)) // dist/bench/cluster.js -> repo root
 const SERVER_JS = join(ROOT, 'dist/src/server.js')
@@ -146,35 +146,7 @@ function assertLoopback(url: string, what: string): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// /proc (same readings as run.ts)
-
-let clkTck = 100
-try {
-  clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
-} catch {
-  // keep 100
-}
-
-/** user+system CPU seconds of a process, or undefined (gone, or no /proc) */
-function procCpuSec(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / clkTck
-  } catch {
-    return undefined
-  }
-}
-
-/** busy CPU seconds of the whole machine */
-function systemBusySec(): number | undefined {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number)
-    return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + (f[7] ?? 0)) / clkTck
-  } catch {
-    return undefined
-  }
-}
+// /proc (the readings of proc.ts, per process)
 
 interface ProcCpu {
   comm: string
@@ -216,15 +188,6 @@ function rssMB(pid: number): number | undefined {
     return kb === undefined ? undefined : Number(kb) / 1024
   } catch {
     return undefined
-  }
-}
-
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
   }
 }
 
@@ -318,19 +281,6 @@ class Services {
 // ---------------------------------------------------------------------------------------------
 // nodes
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-      srv.close(() => resolve(port))
-    })
-  })
-}
 
 /** keeps the last `max` characters written to a stream */
 class Tail {
