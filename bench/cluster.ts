@@ -36,6 +36,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { ClusterLoadConfig, ClusterLoadEvent, ClusterTrafficResult, Placement } from './cluster-types.js'
 import { clkTck, freePort, hasTaskset, procCpuSec, sleep, systemBusySec } from './proc.js'
+import { list, num, opt } from './options.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)) // dist/bench/cluster.js -> repo root
 const SERVER_JS = join(ROOT, 'dist/src/server.js')
@@ -44,33 +45,6 @@ const RESULTS_DIR = join(ROOT, 'bench/results')
 
 // ---------------------------------------------------------------------------------------------
 // options
-
-function readArgs(argv: string[]): Map<string, string> {
-  const m = new Map<string, string>()
-  for (const a of argv) {
-    const match = /^(?:--)?([A-Za-z][A-Za-z0-9_-]*)=(.*)$/.exec(a)
-    if (match === null) throw new Error(`bad argument ${JSON.stringify(a)}: use KEY=VALUE or --key=value`)
-    m.set(match[1]!.toUpperCase().replace(/-/g, '_'), match[2]!)
-  }
-  return m
-}
-
-const ARGS = readArgs(process.argv.slice(2))
-const opt = (name: string): string | undefined => ARGS.get(name) ?? process.env[name]
-
-function num(name: string, def: number): number {
-  const v = opt(name)
-  if (v === undefined || v === '') return def
-  const n = Number(v)
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(v)}`)
-  return n
-}
-
-function list(name: string): string[] | undefined {
-  const v = opt(name)
-  if (v === undefined || v.trim() === '') return undefined
-  return v.split(',').map((s) => s.trim()).filter((s) => s !== '')
-}
 
 type Scenario = 'closed' | 'open'
 

@@ -38,45 +38,13 @@ import {
   type RunningServer,
 } from './proc.js'
 import type { IdleResult, LoadConfig, LoadEvent, LoadResult, Protocol, Scenario, TrafficResult } from './types.js'
+import { bool, list, num, opt } from './options.js'
 
 const LOAD_JS = join(ROOT, 'dist/bench/load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
 
 // ---------------------------------------------------------------------------------------------
 // options
-
-function readArgs(argv: string[]): Map<string, string> {
-  const m = new Map<string, string>()
-  for (const a of argv) {
-    const match = /^(?:--)?([A-Za-z][A-Za-z0-9_-]*)=(.*)$/.exec(a)
-    if (match === null) throw new Error(`bad argument ${JSON.stringify(a)}: use KEY=VALUE or --key=value`)
-    m.set(match[1].toUpperCase().replace(/-/g, '_'), match[2])
-  }
-  return m
-}
-
-const ARGS = readArgs(process.argv.slice(2))
-
-function opt(name: string): string | undefined {
-  return ARGS.get(name) ?? process.env[name]
-}
-function num(name: string, def: number): number {
-  const v = opt(name)
-  if (v === undefined || v === '') return def
-  const n = Number(v)
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(v)}`)
-  return n
-}
-function bool(name: string, def: boolean): boolean {
-  const v = opt(name)
-  if (v === undefined || v === '') return def
-  return !['0', 'false', 'no', 'off'].includes(v.toLowerCase())
-}
-function list(name: string): string[] | undefined {
-  const v = opt(name)
-  if (v === undefined || v.trim() === '') return undefined
-  return v.split(',').map((s) => s.trim()).filter((s) => s !== '')
-}
 
 interface Options {
   rounds: number
