@@ -1,4 +1,8 @@
 // In-process MessageStore: the full semantics with no durability, for tests and demos.
+// Laid out for the garbage collector, which otherwise dominates a server that keeps every
+// message on its heap: a message is a slot in a few columns (arrays of numbers, and of uid
+// strings shared by all the messages of a user) plus its text and its ref, not an object with
+// its own id string. Indexes hold seqs (small integers), never objects. The mid is the seq.
 import type {
   AppendResult,
   ConversationSummary,
@@ -7,13 +11,11 @@ import type {
   StoredMessage,
 } from './message-store.js'
 
-interface Row extends StoredMessage {
-  delivered: boolean
-  seq: number
-}
+const READ = 1
+const DELIVERED = 2
 
 // Two-level maps rather than one keyed by a joined string: a send then builds no key string
-// (and hashes none) — the ids from the parsed frame are looked up as they are.
+// (and hashes none); the ids from the parsed frame are looked up as they are.
 type TwoLevel<T> = Map<string, Map<string, T>>
 
 function lookup<T>(map: TwoLevel<T>, a: string, b: string): T | undefined {
@@ -26,71 +28,83 @@ function put<T>(map: TwoLevel<T>, a: string, b: string, value: T): void {
   inner.set(b, value)
 }
 
-/** The pair's rows, both directions, in the order stored: keyed (lower uid, higher uid). */
-function pairRows(map: TwoLevel<Row[]>, a: string, b: string): Row[] | undefined {
-  return a < b ? lookup(map, a, b) : lookup(map, b, a)
+/** Index of the first seq in ascending `seqs` greater than `after`. */
+function firstAfter(seqs: readonly number[], after: number): number {
+  let lo = 0
+  let hi = seqs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (seqs[mid]! <= after) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
+
+const NONE: readonly number[] = []
 
 export class MemoryMessageStore implements MessageStore {
   readonly kind = 'memory'
   private seq = 0
-  private readonly byRecipient = new Map<string, Row[]>()
-  private readonly byPair: TwoLevel<Row[]> = new Map()
+  // The columns, indexed by seq - 1.
+  private readonly from: string[] = []
+  private readonly to: string[] = []
+  private readonly text: string[] = []
+  private readonly ts: number[] = []
+  private readonly flags: number[] = []
+  /** One string per uid, so the columns share it instead of keeping each frame's copy. */
+  private readonly uids = new Map<string, string>()
+  /** Seqs to each recipient, ascending. */
+  private readonly byRecipient = new Map<string, number[]>()
+  /** Seqs of each pair, both directions, ascending: keyed (lower uid, higher uid). */
+  private readonly byPair: TwoLevel<number[]> = new Map()
   private readonly peers = new Map<string, Set<string>>()
-  /** sender -> ref -> row */
-  private readonly byRef: TwoLevel<Row> = new Map()
+  /** sender -> ref -> seq */
+  private readonly byRef: TwoLevel<number> = new Map()
 
   async append(input: NewMessage): Promise<AppendResult> {
     const existing = input.ref === undefined ? undefined : lookup(this.byRef, input.from, input.ref)
-    if (existing) return { message: publicView(existing), duplicate: true }
+    if (existing !== undefined) return { message: this.view(existing), duplicate: true }
 
     const seq = ++this.seq
-    const row: Row = {
-      mid: String(seq),
-      seq,
-      from: input.from,
-      to: input.to,
-      msg: input.msg,
-      ts: Date.now(),
-      read: input.read,
-      delivered: input.delivered,
-    }
-    listFor(this.byRecipient, input.to).push(row)
-    const pair = pairRows(this.byPair, input.from, input.to)
-    if (pair !== undefined) pair.push(row)
+    const from = this.intern(input.from)
+    const to = this.intern(input.to)
+    this.from.push(from)
+    this.to.push(to)
+    this.text.push(input.msg)
+    this.ts.push(Date.now())
+    this.flags.push((input.read ? READ : 0) | (input.delivered ? DELIVERED : 0))
+    listFor(this.byRecipient, to).push(seq)
+    const low = from < to ? from : to
+    const high = from < to ? to : from
+    const pair = lookup(this.byPair, low, high)
+    if (pair !== undefined) pair.push(seq)
     else {
       // A new conversation: the only time the peer sets change.
-      const [low, high] = input.from < input.to ? [input.from, input.to] : [input.to, input.from]
-      put(this.byPair, low, high, [row])
-      setFor(this.peers, input.from).add(input.to)
-      setFor(this.peers, input.to).add(input.from)
+      put(this.byPair, low, high, [seq])
+      setFor(this.peers, from).add(to)
+      setFor(this.peers, to).add(from)
     }
-    if (input.ref !== undefined) put(this.byRef, input.from, input.ref, row)
-    return { message: publicView(row), duplicate: false }
+    if (input.ref !== undefined) put(this.byRef, from, input.ref, seq)
+    return { message: this.view(seq), duplicate: false }
   }
 
   async headMid(uid: string): Promise<string> {
-    const rows = this.byRecipient.get(uid)
-    return rows && rows.length > 0 ? rows[rows.length - 1]!.mid : '0'
+    const seqs = this.byRecipient.get(uid)
+    return seqs !== undefined && seqs.length > 0 ? String(seqs[seqs.length - 1]) : '0'
   }
 
   async since(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
-    const after = Number(afterMid)
-    const rows = this.byRecipient.get(uid) ?? []
+    const seqs = this.byRecipient.get(uid) ?? NONE
     const out: StoredMessage[] = []
-    for (const row of rows) {
-      if (row.seq <= after) continue
-      out.push(publicView(row))
-      if (out.length >= limit) break
-    }
+    for (let i = firstAfter(seqs, Number(afterMid)); i < seqs.length && out.length < limit; i++) out.push(this.view(seqs[i]!))
     return out
   }
 
   async undelivered(uid: string, limit: number): Promise<StoredMessage[]> {
     const out: StoredMessage[] = []
-    for (const row of this.byRecipient.get(uid) ?? []) {
-      if (row.delivered) continue
-      out.push(publicView(row))
+    for (const seq of this.byRecipient.get(uid) ?? NONE) {
+      if (this.flags[seq - 1]! & DELIVERED) continue
+      out.push(this.view(seq))
       if (out.length >= limit) break
     }
     return out
@@ -98,71 +112,67 @@ export class MemoryMessageStore implements MessageStore {
 
   async markDelivered(uid: string, uptoMid: string): Promise<void> {
     const upto = Number(uptoMid)
-    for (const row of this.byRecipient.get(uid) ?? []) {
-      if (row.seq > upto) break
-      row.delivered = true
+    for (const seq of this.byRecipient.get(uid) ?? NONE) {
+      if (seq > upto) break
+      this.flags[seq - 1]! |= DELIVERED
     }
   }
 
   async markUndelivered(uid: string, mid: string): Promise<void> {
-    const row = this.byRecipient.get(uid)?.find((r) => r.mid === mid)
-    if (row !== undefined) row.delivered = false
+    const seqs = this.byRecipient.get(uid) ?? NONE
+    const target = Number(mid)
+    const i = firstAfter(seqs, target - 1)
+    if (seqs[i] === target) this.flags[target - 1]! &= ~DELIVERED
   }
 
   async markRead(uid: string, peer: string): Promise<number> {
     let changed = 0
-    for (const row of pairRows(this.byPair, uid, peer) ?? []) {
-      if (row.to === uid && row.from === peer && !row.read) {
-        row.read = true
-        changed++
-      }
+    for (const seq of this.unreadSeqs(uid, peer)) {
+      this.flags[seq - 1]! |= READ
+      changed++
     }
     return changed
   }
 
   async unreadCount(uid: string, peer: string): Promise<number> {
-    let unread = 0
-    for (const row of pairRows(this.byPair, uid, peer) ?? []) {
-      if (row.to === uid && row.from === peer && !row.read) unread++
-    }
-    return unread
+    return this.unreadSeqs(uid, peer).length
   }
 
   async conversations(uid: string): Promise<ConversationSummary[]> {
     const out: Array<ConversationSummary & { seq: number }> = []
     for (const peer of this.peers.get(uid) ?? []) {
-      const rows = pairRows(this.byPair, uid, peer)
-      const last = rows?.[rows.length - 1]
-      if (!last) continue
-      const { read: _read, ...lastMessage } = publicView(last)
-      out.push({ peer, unread: await this.unreadCount(uid, peer), lastMessage, seq: last.seq })
+      const seqs = this.pairSeqs(uid, peer)
+      const last = seqs[seqs.length - 1]
+      if (last === undefined) continue
+      const { read: _read, ...lastMessage } = this.view(last)
+      out.push({ peer, unread: this.unreadSeqs(uid, peer).length, lastMessage, seq: last })
     }
     out.sort((a, b) => b.seq - a.seq)
     return out.map(({ seq: _seq, ...summary }) => summary)
   }
 
   async history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]> {
-    const rows = pairRows(this.byPair, uid, peer) ?? []
+    const seqs = this.pairSeqs(uid, peer)
     const bound = before === null ? Infinity : Number(before)
     const out: StoredMessage[] = []
-    for (let i = rows.length - 1; i >= 0 && out.length < limit; i--) {
-      const row = rows[i]!
-      if (row.seq < bound) out.push(publicView(row))
+    for (let i = seqs.length - 1; i >= 0 && out.length < limit; i--) {
+      if (seqs[i]! < bound) out.push(this.view(seqs[i]!))
     }
     return out
   }
 
   async purgeBefore(ts: number): Promise<number> {
     let removed = 0
-    const keep = (row: Row): boolean => row.ts >= ts
-    for (const [key, rows] of this.byRecipient) {
-      const kept = rows.filter(keep)
-      removed += rows.length - kept.length
-      this.byRecipient.set(key, kept)
+    const keep = (seq: number): boolean => this.ts[seq - 1]! >= ts
+    for (const [uid, seqs] of this.byRecipient) {
+      const kept = seqs.filter(keep)
+      for (const seq of seqs) if (!keep(seq)) this.text[seq - 1] = '' // the slot stays, its text goes
+      removed += seqs.length - kept.length
+      this.byRecipient.set(uid, kept)
     }
     for (const [low, byHigh] of this.byPair) {
-      for (const [high, rows] of byHigh) {
-        const kept = rows.filter(keep)
+      for (const [high, seqs] of byHigh) {
+        const kept = seqs.filter(keep)
         if (kept.length > 0) {
           byHigh.set(high, kept)
           continue
@@ -174,7 +184,7 @@ export class MemoryMessageStore implements MessageStore {
       if (byHigh.size === 0) this.byPair.delete(low)
     }
     for (const [sender, byRef] of this.byRef) {
-      for (const [ref, row] of byRef) if (!keep(row)) byRef.delete(ref)
+      for (const [ref, seq] of byRef) if (!keep(seq)) byRef.delete(ref)
       if (byRef.size === 0) this.byRef.delete(sender)
     }
     return removed
@@ -183,10 +193,30 @@ export class MemoryMessageStore implements MessageStore {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {}
-}
 
-function publicView(row: Row): StoredMessage {
-  return { mid: row.mid, from: row.from, to: row.to, msg: row.msg, ts: row.ts, read: row.read }
+  private view(seq: number): StoredMessage {
+    const i = seq - 1
+    return { mid: String(seq), from: this.from[i]!, to: this.to[i]!, msg: this.text[i]!, ts: this.ts[i]!, read: (this.flags[i]! & READ) !== 0 }
+  }
+
+  private intern(uid: string): string {
+    const known = this.uids.get(uid)
+    if (known !== undefined) return known
+    this.uids.set(uid, uid)
+    return uid
+  }
+
+  private pairSeqs(a: string, b: string): readonly number[] {
+    return (a < b ? lookup(this.byPair, a, b) : lookup(this.byPair, b, a)) ?? NONE
+  }
+
+  /** Seqs of the messages from `peer` to `uid` not yet read. */
+  private unreadSeqs(uid: string, peer: string): number[] {
+    return this.pairSeqs(uid, peer).filter((seq) => {
+      const i = seq - 1
+      return this.to[i] === uid && this.from[i] === peer && (this.flags[i]! & READ) === 0
+    })
+  }
 }
 
 function listFor<T>(map: Map<string, T[]>, key: string): T[] {
