@@ -25,20 +25,18 @@
 //   PG_URL (postgres://postgres@127.0.0.1:5432/test)  REDIS_URL (redis://127.0.0.1:6379)
 //   TASKSET (1)  NODE_CPUS (comma list, node i on entry i mod length; default 0 with < 4 cores,
 //   else 0,1)  LOAD_CPU (1 with < 4 cores, else 2)  STARTUP_TIMEOUT s (30)
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import pg from 'pg'
 import type { ClusterLoadConfig, ClusterLoadEvent, ClusterTrafficResult, Placement } from './cluster-types.js'
-import { clkTck, freePort, hasTaskset, procCpuSec, sleep, systemBusySec } from './proc.js'
-import { list, num, opt } from './options.js'
+import { clkTck, freePort, hasTaskset, LoadProcess, pinSelf, procCpuSec, ROOT, sleep, systemBusySec, Tail } from './proc.js'
+import { bool, list, num, opt, readRoundOptions, trafficConfig, type RoundOptions } from './options.js'
+import { agg, fmt, fmtMedian, runsOf, table, type Agg, type RunOutcome } from './report.js'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url)) // dist/bench/cluster.js -> repo root
 const SERVER_JS = join(ROOT, 'dist/src/server.js')
 const LOAD_JS = join(ROOT, 'dist/bench/cluster-load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
@@ -62,12 +60,7 @@ const ALL_TARGETS: Target[] = [
   { name: 'cluster-split', what: '2 nodes on Redis + PostgreSQL, a_i on n1, b_i on n2', nodes: 2, redis: true, placement: 'split' },
 ]
 
-interface Options {
-  rounds: number
-  durationSec: number
-  warmupSec: number
-  pairs: number
-  window: number
+interface Options extends RoundOptions {
   openRate: number
   msgBytes: number
   scenarios: Scenario[]
@@ -95,18 +88,14 @@ function readOptions(): Options {
   const nodeCpus = (list('NODE_CPUS') ?? (many ? ['0', '1'] : ['0'])).map(Number)
   if (nodeCpus.some((c) => !Number.isInteger(c) || c < 0)) throw new Error('NODE_CPUS: a comma list of CPU numbers')
   return {
-    rounds: Math.max(1, Math.floor(num('ROUNDS', 3))),
-    durationSec: num('DURATION', 10),
-    warmupSec: num('WARMUP', 2),
-    pairs: Math.max(1, Math.floor(num('PAIRS', 50))),
-    window: Math.max(1, Math.floor(num('WINDOW', 10))),
+    ...readRoundOptions(),
     openRate: num('OPEN_RATE', 3000),
     msgBytes: Math.floor(num('MSG_BYTES', 64)),
     scenarios,
     targets,
     pgUrl: opt('PG_URL') ?? 'postgres://postgres@127.0.0.1:5432/test',
     redisUrl: opt('REDIS_URL') ?? 'redis://127.0.0.1:6379',
-    taskset: !['0', 'false', 'no', 'off'].includes((opt('TASKSET') ?? '1').toLowerCase()),
+    taskset: bool('TASKSET', true),
     nodeCpus,
     loadCpu: Math.floor(num('LOAD_CPU', many ? 2 : 1)),
     startupTimeoutSec: num('STARTUP_TIMEOUT', 30),
@@ -255,19 +244,6 @@ class Services {
 // ---------------------------------------------------------------------------------------------
 // nodes
 
-
-/** keeps the last `max` characters written to a stream */
-class Tail {
-  private text = ''
-  constructor(private readonly max = 3000) {}
-  push(chunk: Buffer | string): void {
-    this.text = (this.text + String(chunk)).slice(-this.max)
-  }
-  toString(): string {
-    return this.text.trim()
-  }
-}
-
 interface Node {
   name: string
   proc: ChildProcess
@@ -309,7 +285,7 @@ async function startNode(name: string, t: Target, svc: Services, o: Options, cpu
   const [cmd, args] = pinned(process.execPath, [SERVER_JS], cpu)
   const proc = spawn(cmd, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
   children.add(proc)
-  const output = new Tail()
+  const output = new Tail(3000)
   proc.stdout?.on('data', (c: Buffer) => output.push(c))
   proc.stderr?.on('data', (c: Buffer) => output.push(c))
   const node: Node = { name, proc, pid: proc.pid ?? -1, port, output, exited: undefined }
@@ -359,12 +335,7 @@ interface CpuSample {
   procs: Map<number, ProcCpu>
 }
 
-interface RunRecord {
-  round: number
-  target: string
-  scenario: Scenario
-  ok: boolean
-  error?: string
+interface RunRecord extends RunOutcome<Scenario> {
   load?: ClusterTrafficResult
   /** cores used by each node during the window (1 = one full core) */
   nodeCpu?: Array<number | undefined>
@@ -434,39 +405,22 @@ async function runOnce(t: Target, s: Scenario, round: number, o: Options, svc: S
       scenario: s,
       urls: nodes.map((n) => `ws://127.0.0.1:${n.port}/ws`),
       placement: t.placement,
-      pairs: o.pairs,
-      window: o.window,
-      openRate: o.openRate,
-      maxInflight: Math.max(1000, o.openRate * 10),
-      warmupSec: o.warmupSec,
-      durationSec: o.durationSec,
+      ...trafficConfig(o, round, s),
       connectConcurrency: 50,
-      msgBytes: o.msgBytes,
       sourceAddrs: 9,
-      runId: `r${round}${s[0]}${Date.now().toString(36)}`,
     }
     const [cmd, args] = pinned(process.execPath, [LOAD_JS, JSON.stringify(cfg)], loadCpu)
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const load = new LoadProcess<ClusterLoadEvent>(cmd, args, 'ignore')
+    const child = load.child
     children.add(child)
-    const stderr = new Tail(2000)
-    child.stderr?.on('data', (c: Buffer) => {
-      stderr.push(c)
-      process.stderr.write(c)
-    })
+    child.on('close', () => children.delete(child))
 
     let start: Promise<CpuSample> | undefined
     let end: Promise<CpuSample> | undefined
     const loadPid = child.pid ?? -1
     let result: ClusterTrafficResult | undefined
     let error: string | undefined
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      let ev: ClusterLoadEvent
-      try {
-        ev = JSON.parse(line) as ClusterLoadEvent
-      } catch {
-        process.stderr.write(`load: ${line}\n`)
-        return
-      }
+    load.onEvents((ev) => {
       if (ev.event === 'measure-start') start = sample(nodes, svc)
       else if (ev.event === 'measure-end') {
         end = sample(nodes, svc)
@@ -474,23 +428,14 @@ async function runOnce(t: Target, s: Scenario, round: number, o: Options, svc: S
       } else if (ev.event === 'result') result = ev.result
       else if (ev.event === 'error') error = ev.message
     })
-    const budgetMs = (o.warmupSec + o.durationSec) * 1000 + 60_000
-    const exit = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        error = `load generator did not finish within ${Math.round(budgetMs / 1000)} s; killed`
-        child.kill('SIGKILL')
-      }, budgetMs)
-      child.on('close', (code) => {
-        clearTimeout(timer)
-        children.delete(child)
-        resolve(code)
-      })
+    const exit = await load.exit((o.warmupSec + o.durationSec) * 1000 + 60_000, (why) => {
+      error = why
     })
 
     const died = nodes.find((n) => n.exited !== undefined)
     if (died !== undefined) error = `node ${died.name} died during the run (${died.exited?.code ?? died.exited?.signal}): ${died.output.toString().slice(-800)}`
     if (result === undefined || error !== undefined) {
-      rec.error = error ?? `load generator exited with code ${exit} without a result: ${stderr.toString().slice(-500)}`
+      rec.error = error ?? `load generator exited with code ${exit} without a result: ${load.stderr.toString().slice(-500)}`
       return rec
     }
     rec.ok = true
@@ -533,32 +478,6 @@ async function runOnce(t: Target, s: Scenario, round: number, o: Options, svc: S
 // ---------------------------------------------------------------------------------------------
 // summary
 
-interface Agg {
-  median: number
-  min: number
-  max: number
-  n: number
-}
-
-function agg(xs: Array<number | undefined>): Agg | undefined {
-  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x)).sort((p, q) => p - q)
-  if (v.length === 0) return undefined
-  const m = v.length >> 1
-  const median = v.length % 2 === 1 ? v[m]! : (v[m - 1]! + v[m]!) / 2
-  return { median, min: v[0]!, max: v[v.length - 1]!, n: v.length }
-}
-
-const fmt = (a: Agg | undefined, digits: number): string => (a === undefined ? '–' : digits === 0 ? String(Math.round(a.median)) : a.median.toFixed(digits))
-const range = (a: Agg | undefined, digits: number): string =>
-  a === undefined || a.n === 1 || a.min === a.max ? fmt(a, digits) : `${fmt(a, digits)} (${a.min.toFixed(digits)}–${a.max.toFixed(digits)})`
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`
-  const sep = `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`
-  return [line(header), sep, ...rows.map(line)].join('\n')
-}
-
 type Summary = Record<string, Agg | undefined>
 
 function summarize(records: RunRecord[], o: Options): { text: string; summary: Record<string, Summary> } {
@@ -568,8 +487,7 @@ function summarize(records: RunRecord[], o: Options): { text: string; summary: R
   const summary: Record<string, Summary> = {}
   for (const s of o.scenarios) {
     for (const t of o.targets) {
-      const recs = records.filter((r) => r.scenario === s && r.target === t.name && r.ok)
-      const failed = records.filter((r) => r.scenario === s && r.target === t.name && !r.ok)
+      const { ok: recs, failed } = runsOf(records, s, t.name)
       const key = `${s}/${t.name}`
       if (failed.length > 0) notes.push(`${key}: ${failed.length} failed run(s): ${failed[0]!.error?.replace(/\s+/g, ' ').slice(0, 300)}`)
       if (recs.length === 0) continue
@@ -596,13 +514,13 @@ function summarize(records: RunRecord[], o: Options): { text: string; summary: R
         restCpu: agg(recs.map((r) => (r.otherCpu === undefined || r.unattributedCpu === undefined ? undefined : r.otherCpu + (r.kernelCpu ?? 0) + r.unattributedCpu))),
       }
       summary[key] = sm
-      const rate = s === 'open' ? `${fmt(sm.ackedPerSec, 0)} of ${o.openRate}` : range(sm.ackedPerSec, 0)
+      const rate = s === 'open' ? `${fmtMedian(sm.ackedPerSec, 0)} of ${o.openRate}` : fmt(sm.ackedPerSec, 0)
       rows.push([
         s, t.name, rate,
-        fmt(sm.ackP50Ms, 2), fmt(sm.ackP99Ms, 2), fmt(sm.ackMaxMs, 1),
-        fmt(sm.deliveryP50Ms, 2), fmt(sm.deliveryP99Ms, 2), fmt(sm.deliveryMaxMs, 1),
-        fmt(sm.cpuN1, 2), t.nodes > 1 ? fmt(sm.cpuN2, 2) : '–', t.redis ? fmt(sm.redisCpu, 2) : '–', fmt(sm.pgCpu, 2), fmt(sm.restCpu, 2),
-        fmt(sm.msgsPerNodeCpuSec, 0), fmt(sm.loadCpu, 2),
+        fmtMedian(sm.ackP50Ms, 2), fmtMedian(sm.ackP99Ms, 2), fmtMedian(sm.ackMaxMs, 1),
+        fmtMedian(sm.deliveryP50Ms, 2), fmtMedian(sm.deliveryP99Ms, 2), fmtMedian(sm.deliveryMaxMs, 1),
+        fmtMedian(sm.cpuN1, 2), t.nodes > 1 ? fmtMedian(sm.cpuN2, 2) : '–', t.redis ? fmtMedian(sm.redisCpu, 2) : '–', fmtMedian(sm.pgCpu, 2), fmtMedian(sm.restCpu, 2),
+        fmtMedian(sm.msgsPerNodeCpuSec, 0), fmtMedian(sm.loadCpu, 2),
       ])
       const bad = l.reduce((n, x) => n + x.errors + x.unacked + x.undelivered + x.unexpected, 0)
       if (bad > 0) {
@@ -617,11 +535,11 @@ function summarize(records: RunRecord[], o: Options): { text: string; summary: R
         notes.push(`${key}: other processes used up to ${sm.otherCpu!.max.toFixed(2)} cores during its windows (${top}) — figures may be disturbed`)
       }
       if (s === 'open' && (sm.scheduledAckP99Ms?.median ?? 0) > 2 * (sm.ackP99Ms?.median ?? 0) + 5) {
-        notes.push(`${key}: ack p99 from the scheduled send time is ${fmt(sm.scheduledAckP99Ms, 1)} ms: the offered rate was not kept up with`)
+        notes.push(`${key}: ack p99 from the scheduled send time is ${fmtMedian(sm.scheduledAckP99Ms, 1)} ms: the offered rate was not kept up with`)
       }
     }
   }
-  const text = [table(header, rows), ...notes.map((n) => `- ${n}`)].join('\n')
+  const text = [table(header, rows, 2), ...notes.map((n) => `- ${n}`)].join('\n')
   return { text, summary }
 }
 
@@ -638,14 +556,7 @@ async function main(): Promise<void> {
   const canPin = o.taskset && ncpu >= 2 && Math.max(o.loadCpu, ...o.nodeCpus) < ncpu && hasTaskset()
   const cpusFor = (i: number): number | undefined => (canPin ? o.nodeCpus[i % o.nodeCpus.length] : undefined)
   const loadCpu = canPin ? o.loadCpu : undefined
-  if (canPin) {
-    try {
-      // keep the driver itself off the nodes' cores
-      execFileSync('taskset', ['-pc', String(o.loadCpu), String(process.pid)], { stdio: 'ignore' })
-    } catch {
-      // not fatal
-    }
-  }
+  if (canPin) pinSelf(o.loadCpu)
 
   const svc = new Services(o)
   const interrupted = async (): Promise<void> => {

@@ -1,4 +1,5 @@
 // Options of the bench scripts: KEY=VALUE or --key=value arguments, else the environment.
+import type { LoadConfig } from './types.js'
 
 function readArgs(argv: string[]): Map<string, string> {
   const m = new Map<string, string>()
@@ -32,4 +33,44 @@ export function list(name: string): string[] | undefined {
   const v = opt(name)
   if (v === undefined || v.trim() === '') return undefined
   return v.split(',').map((s) => s.trim()).filter((s) => s !== '')
+}
+
+/** What run.ts and cluster.ts both read, first among their options: the rounds and their traffic. */
+export interface RoundOptions {
+  rounds: number
+  durationSec: number
+  warmupSec: number
+  pairs: number
+  window: number
+}
+
+export function readRoundOptions(): RoundOptions {
+  return {
+    rounds: Math.max(1, Math.floor(num('ROUNDS', 3))),
+    durationSec: num('DURATION', 10),
+    warmupSec: num('WARMUP', 2),
+    pairs: Math.max(1, Math.floor(num('PAIRS', 50))),
+    window: Math.max(1, Math.floor(num('WINDOW', 10))),
+  }
+}
+
+/**
+ * One run's traffic, as both load generators take it: the open loop may have 10 s of its rate
+ * (1000 at least) in flight, and the uids are the run's own.
+ */
+export function trafficConfig(
+  o: RoundOptions & { openRate: number; msgBytes: number },
+  round: number,
+  scenario: string,
+): Pick<LoadConfig, 'pairs' | 'window' | 'openRate' | 'maxInflight' | 'warmupSec' | 'durationSec' | 'msgBytes' | 'runId'> {
+  return {
+    pairs: o.pairs,
+    window: o.window,
+    openRate: o.openRate,
+    maxInflight: Math.max(1000, o.openRate * 10),
+    warmupSec: o.warmupSec,
+    durationSec: o.durationSec,
+    msgBytes: o.msgBytes,
+    runId: `r${round}${scenario[0]}${Date.now().toString(36)}`,
+  }
 }

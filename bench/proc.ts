@@ -1,10 +1,12 @@
-// Process plumbing shared by the bench drivers (run.ts, scale.ts): servers started pinned and
-// with a raised open-file limit, and their CPU time, memory and descriptors read from /proc.
+// Process plumbing shared by the bench drivers (run.ts, scale.ts, cluster.ts): servers started
+// pinned and with a raised open-file limit, their CPU time, memory and descriptors read from
+// /proc, and the load generators run as children.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 /** The repository root (this file runs as dist/bench/proc.js). */
@@ -52,6 +54,15 @@ export function procMem(pid: number): { rssMB: number; hwmMB: number } | undefin
     return { rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024 }
   } catch {
     return undefined
+  }
+}
+
+/** Moves the driver itself to `cpu` (the load generator's), off the cores it measures; not fatal. */
+export function pinSelf(cpu: number): void {
+  try {
+    execFileSync('taskset', ['-pc', String(cpu), String(process.pid)], { stdio: 'ignore' })
+  } catch {
+    // not fatal
   }
 }
 
@@ -141,6 +152,51 @@ export interface Pinning {
 
 export function pinned(cmd: string, args: string[], cpu: string[]): [string, string[]] {
   return cpu.length === 0 ? [cmd, args] : ['taskset', [...cpu, cmd, ...args]]
+}
+
+/**
+ * A load generator (load.ts, cluster-load.ts) run as a child: its events come as JSON lines on
+ * stdout; its stderr is passed through and its end kept for the error message.
+ */
+export class LoadProcess<Event> {
+  readonly child: ChildProcess
+  readonly stderr = new Tail(2000)
+
+  constructor(cmd: string, args: string[], stdin: 'pipe' | 'ignore') {
+    this.child = spawn(cmd, args, { cwd: ROOT, stdio: [stdin, 'pipe', 'pipe'] })
+    this.child.stderr?.on('data', (c: Buffer) => {
+      this.stderr.push(c)
+      process.stderr.write(c)
+    })
+  }
+
+  /** `onEvent` gets every event as it arrives: the driver samples /proc on some of them. */
+  onEvents(onEvent: (ev: Event) => void): void {
+    createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      let ev: Event
+      try {
+        ev = JSON.parse(line) as Event
+      } catch {
+        process.stderr.write(`load: ${line}\n`)
+        return
+      }
+      onEvent(ev)
+    })
+  }
+
+  /** Its exit code; after `budgetMs` it is killed, and `onKill` hears why. */
+  exit(budgetMs: number, onKill: (why: string) => void): Promise<number | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        onKill(`load generator did not finish within ${Math.round(budgetMs / 1000)} s; killed`)
+        this.child.kill('SIGKILL')
+      }, budgetMs)
+      this.child.on('close', (code) => {
+        clearTimeout(timer)
+        resolve(code)
+      })
+    })
+  }
 }
 
 export interface RunningServer {

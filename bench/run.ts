@@ -13,18 +13,18 @@
 //   SCENARIOS (closed,open,idle)  MSG_BYTES (64)  CONNECT_CONCURRENCY (100)  SOURCE_ADDRS (9)
 //   DEFLATE (0: clients do not offer permessage-deflate)  TASKSET (1: pin when taskset exists)
 //   SERVER_CPU (0)  LOAD_CPU (1)  STARTUP_TIMEOUT s (20)  SERVER_NODE_ARGS (e.g. "--cpu-prof")
-import { spawn, execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs'
 import { cpus, freemem, release, totalmem } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import {
   clkTck,
   hasTaskset,
   indent,
+  LoadProcess,
   oneLine,
   openFileLimit,
   pinned,
+  pinSelf,
   procCpuSec,
   procMem,
   ROOT,
@@ -32,13 +32,13 @@ import {
   startServer,
   stopServer,
   systemBusySec,
-  Tail,
   withFileLimit,
   type Pinning,
   type RunningServer,
 } from './proc.js'
 import type { IdleResult, LoadConfig, LoadEvent, LoadResult, Protocol, Scenario, TrafficResult } from './types.js'
-import { bool, list, num, opt } from './options.js'
+import { bool, list, num, opt, readRoundOptions, trafficConfig, type RoundOptions } from './options.js'
+import { agg, fmt, runsOf, table, type Agg, type RunOutcome } from './report.js'
 
 const LOAD_JS = join(ROOT, 'dist/bench/load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
@@ -46,12 +46,7 @@ const RESULTS_DIR = join(ROOT, 'bench/results')
 // ---------------------------------------------------------------------------------------------
 // options
 
-interface Options {
-  rounds: number
-  durationSec: number
-  warmupSec: number
-  pairs: number
-  window: number
+interface Options extends RoundOptions {
   idleConns: number
   openRate: number
   msgBytes: number
@@ -71,11 +66,7 @@ function readOptions(): Options {
   const scenarios = (list('SCENARIOS') ?? ['closed', 'open', 'idle']) as Scenario[]
   for (const s of scenarios) if (!['closed', 'open', 'idle'].includes(s)) throw new Error(`unknown scenario ${s}`)
   return {
-    rounds: Math.max(1, Math.floor(num('ROUNDS', 3))),
-    durationSec: num('DURATION', 10),
-    warmupSec: num('WARMUP', 2),
-    pairs: Math.max(1, Math.floor(num('PAIRS', 50))),
-    window: Math.max(1, Math.floor(num('WINDOW', 10))),
+    ...readRoundOptions(),
     idleConns: Math.floor(num('IDLE_CONNS', 10000)),
     openRate: num('OPEN_RATE', 10000),
     msgBytes: Math.floor(num('MSG_BYTES', 64)),
@@ -141,12 +132,7 @@ const BASELINE = 'ws'
 // ---------------------------------------------------------------------------------------------
 // one run
 
-interface RunRecord {
-  round: number
-  target: string
-  scenario: Scenario
-  ok: boolean
-  error?: string
+interface RunRecord extends RunOutcome<Scenario> {
   load?: LoadResult
   /** server CPU seconds during the measured window (closed/open) or the main connect phase (idle) */
   serverCpuSec?: number
@@ -170,30 +156,18 @@ function loadConfig(t: Target, s: Scenario, o: Options, server: RunningServer, r
     protocol: t.protocol,
     scenario: s,
     url: t.url(server.port),
-    pairs: o.pairs,
-    window: o.window,
-    openRate: o.openRate,
-    maxInflight: Math.max(1000, o.openRate * 10),
-    warmupSec: o.warmupSec,
-    durationSec: o.durationSec,
+    ...trafficConfig(o, round, s),
     idleConns: o.idleConns,
     connectConcurrency: o.connectConcurrency,
-    msgBytes: o.msgBytes,
     sourceAddrs: o.sourceAddrs,
     deflate: o.deflate,
-    runId: `r${round}${s[0]}${Date.now().toString(36)}`,
   }
 }
 
 async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server: RunningServer, rec: RunRecord): Promise<void> {
   const cfg = loadConfig(t, s, o, server, rec.round)
   const [cmd, args] = withFileLimit(...pinned(process.execPath, [LOAD_JS, JSON.stringify(cfg)], pin.load))
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] })
-  const stderr = new Tail(2000)
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr.push(c)
-    process.stderr.write(c)
-  })
+  const load = new LoadProcess<LoadEvent>(cmd, args, 'pipe')
   const pid = server.pid
   let cpu0: number | undefined
   let sys0: number | undefined
@@ -208,7 +182,7 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
   let result: LoadResult | undefined
   let error: string | undefined
   const go = (): void => {
-    child.stdin?.write('go\n')
+    load.child.stdin?.write('go\n')
   }
 
   const onEvent = (ev: LoadEvent): void => {
@@ -256,28 +230,9 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
         break
     }
   }
-  const rl = createInterface({ input: child.stdout! })
-  rl.on('line', (line) => {
-    let ev: LoadEvent
-    try {
-      ev = JSON.parse(line) as LoadEvent
-    } catch {
-      process.stderr.write(`load: ${line}\n`)
-      return
-    }
-    onEvent(ev)
-  })
-
-  const budgetMs = (o.warmupSec + o.durationSec) * 1000 + 90_000 + o.idleConns * 20
-  const exit = await new Promise<number | null>((resolve) => {
-    const timer = setTimeout(() => {
-      error = `load generator did not finish within ${Math.round(budgetMs / 1000)} s; killed`
-      child.kill('SIGKILL')
-    }, budgetMs)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve(code)
-    })
+  load.onEvents(onEvent)
+  const exit = await load.exit((o.warmupSec + o.durationSec) * 1000 + 90_000 + o.idleConns * 20, (why) => {
+    error = why
   })
 
   if (server.exited !== undefined) {
@@ -285,7 +240,7 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
   }
   if (result === undefined || error !== undefined) {
     rec.ok = false
-    const err = stderr.toString()
+    const err = load.stderr.toString()
     rec.error = error ?? `load generator exited with code ${exit} without a result${err === '' ? '' : `: ${err.slice(-500)}`}`
     return
   }
@@ -311,43 +266,6 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
 // ---------------------------------------------------------------------------------------------
 // summary
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-
-interface Agg {
-  median: number
-  min: number
-  max: number
-  n: number
-}
-
-function agg(xs: Array<number | undefined>): Agg | undefined {
-  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x))
-  if (v.length === 0) return undefined
-  return { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length }
-}
-
-function fmtNum(x: number, digits: number): string {
-  return digits === 0 ? String(Math.round(x)) : x.toFixed(digits)
-}
-
-function fmt(a: Agg | undefined, digits: number, suffix = ''): string {
-  if (a === undefined) return '–'
-  const m = fmtNum(a.median, digits) + suffix
-  if (a.n === 1 || a.min === a.max) return m
-  return `${m} (${fmtNum(a.min, digits)}–${fmtNum(a.max, digits)})`
-}
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`
-  const sep = `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`
-  return [line(header), sep, ...rows.map(line)].join('\n')
-}
-
 type Summary = Record<string, Record<string, Agg | undefined>>
 
 function summarize(records: RunRecord[], scenario: Scenario, targets: string[]): { text: string; summary: Summary } {
@@ -359,8 +277,7 @@ function summarize(records: RunRecord[], scenario: Scenario, targets: string[]):
     records.find((r) => r.round === round && r.scenario === scenario && r.target === BASELINE && r.ok)
 
   for (const name of targets) {
-    const recs = records.filter((r) => r.scenario === scenario && r.target === name && r.ok)
-    const failed = records.filter((r) => r.scenario === scenario && r.target === name && !r.ok)
+    const { ok: recs, failed } = runsOf(records, scenario, name)
     if (recs.length === 0) {
       if (failed.length > 0) notes.push(`${name}: no successful run (${oneLine(failed[0].error ?? 'failed')})`)
       continue
@@ -456,14 +373,7 @@ async function main(): Promise<void> {
   const pin: Pinning = canPin
     ? { server: ['-c', String(o.serverCpu)], load: ['-c', String(o.loadCpu)] }
     : { server: [], load: [] }
-  if (canPin) {
-    // keep the driver itself off the server's core
-    try {
-      execFileSync('taskset', ['-pc', String(o.loadCpu), String(process.pid)], { stdio: 'ignore' })
-    } catch {
-      // not fatal
-    }
-  }
+  if (canPin) pinSelf(o.loadCpu)
 
   const fdLimit = openFileLimit()
   if (o.scenarios.includes('idle') && fdLimit !== undefined && o.idleConns + 200 > fdLimit) {

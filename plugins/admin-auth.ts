@@ -1,5 +1,6 @@
 // Guards admin routes: `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time.
-// Without ADMIN_TOKEN the routes answer loopback clients only.
+// Without ADMIN_TOKEN the routes answer loopback clients only, and never a request relayed
+// by a proxy: nginx on the same host connects from loopback on behalf of the whole network.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -24,6 +25,14 @@ export function isLoopback(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.')
 }
 
+/** Headers a reverse proxy adds: a request carrying one was relayed, whatever its socket says. */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const
+
+/** A client on this machine talking to the server directly, not through a proxy. */
+export function isLocalClient(request: FastifyRequest): boolean {
+  return isLoopback(request.socket.remoteAddress ?? '') && FORWARDING_HEADERS.every((name) => request.headers[name] === undefined)
+}
+
 export default fp(
   async (app) => {
     const { adminToken } = app.config
@@ -34,7 +43,7 @@ export default fp(
     }
 
     app.decorate('isAdminRequest', (request: FastifyRequest): boolean => {
-      if (expected === undefined) return isLoopback(request.socket.remoteAddress ?? '')
+      if (expected === undefined) return isLocalClient(request)
       const token = bearerToken(request)
       return token !== undefined && timingSafeEqual(digest(token), expected)
     })
@@ -43,7 +52,7 @@ export default fp(
       if (app.isAdminRequest(request)) return
       const message =
         expected === undefined
-          ? 'admin routes answer loopback clients only while ADMIN_TOKEN is unset'
+          ? 'admin routes answer direct loopback clients only while ADMIN_TOKEN is unset'
           : 'missing or invalid admin token: send Authorization: Bearer <ADMIN_TOKEN>'
       await reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message })
     })

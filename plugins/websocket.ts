@@ -3,10 +3,12 @@
 // do not finish the closing handshake within CLOSE_GRACE_MS are terminated, so a dead
 // client cannot hold the shutdown open.
 import fp from 'fastify-plugin'
-import websocket from '@fastify/websocket'
-import type { WebSocket } from 'ws'
+import websocket, { type WebsocketPluginOptions } from '@fastify/websocket'
+import { WebSocket } from 'ws'
+import { FlushingWebSocket } from '../src/transport/flushing-websocket.js'
 
 const CLOSE_GRACE_MS = 2000
+const socketClass: typeof WebSocket = FlushingWebSocket
 
 export default fp(
   async (app) => {
@@ -14,6 +16,11 @@ export default fp(
       options: {
         maxPayload: app.config.maxPayloadBytes,
         perMessageDeflate: app.config.wsDeflate,
+        // Each connection a FlushingWebSocket (see batched-writes.ts). The option's type, seen
+        // through @fastify/websocket's CommonJS types, wants ws's namespace members too, which
+        // a subclass inherits at run time but not in @types/ws: hence the cast, after a check
+        // that it is a WebSocket class.
+        WebSocket: socketClass as unknown as NonNullable<WebsocketPluginOptions['options']>['WebSocket'],
       },
       preClose: async function () {
         await app.hub.shutdown()

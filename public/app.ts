@@ -2,9 +2,10 @@
 // open one, chat, scroll back. It talks /ws through the typed client and reads the list
 // and history over REST; it has no admin powers and renders every text as text.
 import { Code, DuetClient, type ChatMessage, type ConnectionState, type DuetError } from '../src/client/index.js'
-import { byId, el, timeLabel } from './dom.js'
+import { el, timeLabel } from './dom.js'
 import { fetchConversations, fetchHistory, type Conversation } from './rest.js'
 import { Thread } from './thread.js'
+import { hideBanner, showBanner, ui } from './ui.js'
 
 interface ConversationView {
   peer: string
@@ -19,32 +20,6 @@ const REFRESH_MS = 10_000
 const SETTLE_MS = 300
 /** Near the top of the thread by this much: fetch the older page. */
 const SCROLL_LOAD_PX = 40
-
-const ui = {
-  login: byId('login'),
-  loginForm: byId<HTMLFormElement>('login-form'),
-  uid: byId<HTMLInputElement>('uid'),
-  token: byId<HTMLInputElement>('token'),
-  chat: byId('chat'),
-  me: byId('me'),
-  status: byId('status'),
-  logout: byId('logout'),
-  newForm: byId<HTMLFormElement>('new-form'),
-  newPeer: byId<HTMLInputElement>('new-peer'),
-  conversations: byId('conversations'),
-  noConversations: byId('no-conversations'),
-  peerDot: byId('peer-dot'),
-  peerName: byId('peer-name'),
-  closeThread: byId('close-thread'),
-  scroller: byId('scroller'),
-  older: byId('older'),
-  messages: byId('messages'),
-  composer: byId<HTMLFormElement>('composer'),
-  text: byId<HTMLInputElement>('text'),
-  banner: byId('banner'),
-  bannerText: byId('banner-text'),
-  bannerAction: byId<HTMLButtonElement>('banner-action'),
-}
 
 let session: { uid: string; token: string | undefined; client: DuetClient; refresh: ReturnType<typeof setInterval> } | null = null
 const conversations = new Map<string, ConversationView>()
@@ -299,23 +274,6 @@ async function sendMessage(text: string): Promise<void> {
     target.failed(key, (err as DuetError).code)
   }
   if (thread === target) renderThread()
-}
-
-// ---- banner ----
-
-function showBanner(text: string, action?: string, onAction?: () => void): void {
-  ui.bannerText.textContent = text
-  ui.bannerAction.hidden = action === undefined
-  ui.bannerAction.textContent = action ?? ''
-  ui.bannerAction.onclick = () => {
-    hideBanner()
-    onAction?.()
-  }
-  ui.banner.hidden = false
-}
-
-function hideBanner(): void {
-  ui.banner.hidden = true
 }
 
 // ---- wiring ----

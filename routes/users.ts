@@ -64,7 +64,18 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const conversations = await app.store.conversations(request.params.uid)
-      const online = await Promise.all(conversations.map((c) => app.hub.isOnline(c.peer)))
+      // Without presence (a Redis outage) only this node's sessions are known: the list still
+      // answers, with every peer not bound here shown offline, rather than failing.
+      let presenceDown = false
+      const online = await Promise.all(
+        conversations.map((c) =>
+          app.hub.isOnline(c.peer).catch(() => {
+            presenceDown = true
+            return false
+          }),
+        ),
+      )
+      if (presenceDown) request.log.warn('presence unavailable: online shown for this node only')
       return { conversations: conversations.map((c, i) => ({ ...c, online: online[i]! })) }
     },
   )

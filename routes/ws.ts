@@ -9,6 +9,7 @@ import { Code } from '../src/protocol/codes.js'
 import { ConnectionAdmission } from '../src/limits/connection-admission.js'
 import { FairReads, ReadTurn } from '../src/limits/fair-reads.js'
 import { BatchedConnection, BatchedWrites } from '../src/transport/batched-writes.js'
+import { FlushingWebSocket } from '../src/transport/flushing-websocket.js'
 
 /** Frames one connection may deliver per event-loop turn before it waits for the next. */
 const FRAMES_PER_TURN = 64
@@ -59,6 +60,9 @@ const wsRoute: FastifyPluginAsync = async (app) => {
 
   app.get('/ws', { websocket: true, onRequest: admit, schema: { hide: true } }, (socket, request) => {
     const ip = request.ip
+    // plugins/websocket.ts has ws build these; without the close hook, frames batched in the turn
+    // of a peer's close frame would be dropped after the hub counted them as sent.
+    if (!(socket instanceof FlushingWebSocket)) throw new Error('the websocket plugin must build FlushingWebSockets')
     // The upgraded WebSocket writes to the request's own TCP socket: frames are batched onto it.
     const session = hub.open(new BatchedConnection(socket, request.raw.socket, batchedWrites), ip)
     request.log.info({ session: session.id, remoteAddress: ip }, 'connection open')

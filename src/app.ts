@@ -46,7 +46,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     logger: options.logger ?? loggerOptions(config),
     trustProxy: config.trustProxy,
     // uids go up to 128 characters, in paths too; longer ones must reach the schema (400).
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
   }).withTypeProvider<TypeBoxTypeProvider>()
   if (insecure.length > 0) {
     app.log.error(

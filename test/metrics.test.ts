@@ -1,6 +1,7 @@
 // GET /metrics: admin-protected, Prometheus text, and the counters move with real traffic.
 import t from 'tap'
 import { startApp } from './helpers/app.js'
+import { RawClient } from './helpers/raw-ws.js'
 import { TestClient } from './helpers/ws-client.js'
 
 const ADMIN_TOKEN = 'metrics-test-admin-token'
@@ -74,4 +75,23 @@ t.test('two apps in one process keep separate counters', async (t) => {
   t.equal(sample(a!, 'duet_binds_total'), 1)
   t.equal(sample(b!, 'duet_binds_total'), 0)
   await alice.close()
+})
+
+t.test('a push refused by a closing connection is not counted; its replay at the next bind is', async (t) => {
+  const { url, wsUrl } = await startApp(t)
+  const alice = await TestClient.bound(wsUrl, 'alice')
+  const closing = await RawClient.connect(wsUrl)
+  t.teardown(() => closing.socket.destroy())
+  closing.write(RawClient.text({ type: 'bind', uid: 'bob' }))
+  await closing.nextJson()
+  closing.write(RawClient.close())
+  await closing.closeFrame() // the server is closing bob's connection; it is still bound
+  await alice.request({ type: 'send', touid: 'bob', msg: 'while closing' })
+  const pushes = async (): Promise<number> =>
+    sample(await (await fetch(`${url}/metrics`)).text(), 'duet_frames_out_total{type="send",code="200"}')
+  t.equal(await pushes(), 0, 'nothing went out')
+  const back = await TestClient.bound(wsUrl, 'bob')
+  await back.nextCode(200)
+  t.equal(await pushes(), 1, 'the replay')
+  await Promise.all([back.close(), alice.close()])
 })

@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { Code } from '../protocol/codes.js'
 import { encodeFrame, messageFrame } from '../protocol/frames.js'
 import type { MessageStore, StoredMessage } from '../store/message-store.js'
+import type { DeliveryMarks } from './delivery-marks.js'
 import type { HubMetrics } from './hub-metrics.js'
 import type { Session } from './session.js'
 
@@ -15,6 +16,8 @@ const DRAIN_POLL_MS = 10
 
 export interface BacklogOptions {
   store: MessageStore
+  /** Flag writes in flight: a replay waits for its uid's, and tracks its own. */
+  marks: DeliveryMarks
   metrics: HubMetrics | undefined
   /** The slow-consumer bound; null = unbounded. */
   maxBufferedBytes: number | null
@@ -41,6 +44,7 @@ export class BacklogSender {
    */
   async send(session: Session, uid: string, since: string | undefined): Promise<BacklogResult> {
     const sent = new Set<string>()
+    await this.options.marks.settled(uid)
     const cap = since === undefined ? undefined : BigInt(since)
     const complete =
       (await this.pass(session, uid, sent, () => this.options.store.undelivered(uid, REPLAY_PAGE), cap)) &&
@@ -62,17 +66,18 @@ export class BacklogSender {
       if (!(await this.write(session, messages, sent))) return false
       if (messages.length === 0) return true
       after = messages[messages.length - 1]!.mid
-      await this.options.store.markDelivered(uid, after)
+      const marking = this.options.store.markDelivered(uid, after)
+      this.options.marks.track(uid, marking)
+      await marking
       if (all.length < REPLAY_PAGE || messages.length < all.length) return true
     }
   }
 
   private async write(session: Session, page: StoredMessage[], sent: Set<string>): Promise<boolean> {
     for (const message of page) {
-      if (session.closed) return false
       if (sent.has(message.mid)) continue
+      if (!session.send(encodeFrame(messageFrame(message, true)))) return false
       sent.add(message.mid)
-      session.send(encodeFrame(messageFrame(message, true)))
       this.options.metrics?.frameOut('send', Code.MESSAGE)
       if (this.overBuffered(session) && !(await this.drained(session))) return false
     }

@@ -13,6 +13,7 @@ import { charLength, parseFrame } from '../protocol/parse.js'
 import type { BindFrame, ExitFrame, JoinFrame, SendFrame } from '../protocol/schemas.js'
 import type { MessageStore, StoredMessage } from '../store/message-store.js'
 import { BacklogSender } from './backlog.js'
+import { DeliveryMarks } from './delivery-marks.js'
 import type { HubMetrics } from './hub-metrics.js'
 import { LocalSessions } from './local-sessions.js'
 import { Session, type Connection, type SendLimit, type SessionInfo } from './session.js'
@@ -66,6 +67,7 @@ export class Hub {
   private readonly rateBurst: number
   private readonly maxBindAttempts: number
   private readonly backlog: BacklogSender
+  private readonly marks = new DeliveryMarks()
 
   constructor(private readonly options: HubOptions) {
     const { slowConsumerBytes, rateLimit = 0 } = options
@@ -77,6 +79,7 @@ export class Hub {
     this.maxBindAttempts = options.maxBindAttempts ?? Infinity
     this.backlog = new BacklogSender({
       store: options.store,
+      marks: this.marks,
       metrics: options.metrics,
       maxBufferedBytes: slowConsumerBytes ?? null,
       evictSlow: (session, buffered) => this.evictSlow(session, buffered),
@@ -238,10 +241,8 @@ export class Hub {
     } catch (err) {
       if (!(err instanceof AuthError)) throw err
       this.options.logger.info({ session: session.id, uid: frame.uid, reason: err.reason }, 'bind refused')
-      this.reply(session, Code.AUTH_FAILED, 'bind', `authentication failed: ${AUTH_MESSAGES[err.reason]}`, {
-        ref: frame.ref,
-        uid: frame.uid,
-      })
+      // uid stays "": the connection is not bound.
+      this.reply(session, Code.AUTH_FAILED, 'bind', `authentication failed: ${AUTH_MESSAGES[err.reason]}`, { ref: frame.ref })
       return false
     }
     // The connection may have gone while the token was checked: never register a ghost.
@@ -263,7 +264,13 @@ export class Hub {
     const held = session.held ?? []
     session.held = null
     if (!complete) return
-    for (const live of held) if (!sent.has(live.mid)) session.send(live.data)
+    for (const live of held) {
+      if (sent.has(live.mid)) continue
+      // Held, it was flagged as not pushed (deliverToUser): now it is, so no later bind repeats it.
+      if (!session.send(live.data)) continue
+      this.options.metrics?.frameOut('send', Code.MESSAGE)
+      this.setDelivered(uid, live.mid, true)
+    }
     this.options.logger.info({ session: session.id, uid, replayed: sent.size }, 'bound')
   }
 
@@ -271,11 +278,12 @@ export class Hub {
     const { store, maxMessageLength, metrics } = this.options
     const to = frame.touid
     if (charLength(frame.msg, maxMessageLength) > maxMessageLength) {
-      this.reply(session, Code.TOO_LONG, 'send', `msg: longer than ${maxMessageLength} characters`, { ref: frame.ref, touid: to })
+      this.reply(session, Code.TOO_LONG, 'send', `msg: longer than ${maxMessageLength} characters`, { ref: frame.ref })
       return
     }
     let stored: StoredMessage
     let duplicate: boolean
+    let delivered: boolean
     let started = 0
     let entries: Sessions
     try {
@@ -287,16 +295,17 @@ export class Hub {
               return NO_SESSIONS
             })
           : lookup
-      const { read, delivered } = this.recipientState(to, from, entries)
+      const state = this.recipientState(to, from, entries)
+      delivered = state.delivered
       started = performance.now()
-      const result = await store.append({ from, to, msg: frame.msg, ref: frame.ref, read, delivered })
+      const result = await store.append({ from, to, msg: frame.msg, ref: frame.ref, read: state.read, delivered })
       stored = result.message
       duplicate = result.duplicate
       metrics?.storeWrite((performance.now() - started) / 1000, true)
     } catch (err) {
       if (started > 0) metrics?.storeWrite((performance.now() - started) / 1000, false)
       this.options.logger.error({ err, session: session.id, uid: from }, 'store append failed')
-      this.reply(session, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref, touid: to })
+      this.reply(session, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref })
       return
     }
     const ack = replyFrame(Code.SENT, 'send', '', { uid: from, touid: to, ref: frame.ref })
@@ -305,7 +314,7 @@ export class Hub {
     session.send(encodeFrame(ack))
     metrics?.frameOut('send', Code.SENT)
     if (duplicate) return
-    const routing = this.route(to, stored, entries)
+    const routing = this.route(to, stored, entries, delivered)
     if (routing !== undefined) await routing
   }
 
@@ -345,27 +354,53 @@ export class Hub {
   /**
    * Pushes a stored message to its recipient here, and asks the other nodes it is on to.
    * A push no other node heard is marked undelivered again, so the recipient's node sends it
-   * when its subscription is back (resync) or at the recipient's next bind.
+   * when its subscription is back (resync) or at the recipient's next bind. `storedDelivered`
+   * is what the append recorded from presence before the write; the recipient may have bound
+   * or gone during it, and the flag is then set to what happened, so that the next bind does
+   * not miss the message (and seldom pushes it twice). A node asked to push sets the flag back
+   * to undelivered itself when it has no connection to push to (onClusterEvent).
    */
-  private route(to: string, message: StoredMessage, before: Sessions): Promise<void> | undefined {
-    this.deliverToUser(to, message)
+  private route(to: string, message: StoredMessage, before: Sessions, storedDelivered: boolean): Promise<void> | undefined {
+    const pushedHere = this.deliverToUser(to, message)
     // Sessions on other nodes seen before the write are still the places to push to; only
     // when there were none, look again: the recipient may have bound during the write.
-    if (before.some((entry) => entry.node !== this.options.nodeId)) return this.publishElsewhere(to, message, before)
+    if (before.some((entry) => entry.node !== this.options.nodeId)) {
+      this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, before))
+      return undefined
+    }
     const entries = this.presenceOf(to)
-    if (!(entries instanceof Promise)) return this.publishElsewhere(to, message, entries)
-    // A failure was logged by send moments ago; stored undelivered unless it is here.
+    if (!(entries instanceof Promise)) {
+      this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, entries))
+      return undefined
+    }
+    // A failure was logged by send moments ago: only a push here counts.
     return entries.then(
-      (list) => this.publishElsewhere(to, message, list),
-      () => undefined,
+      (list) => this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, list)),
+      () => this.settle(to, message, storedDelivered, pushedHere, false),
     )
   }
 
-  /** Asks every other node the recipient is on to push the message. */
-  private publishElsewhere(to: string, message: StoredMessage, entries: Sessions): undefined {
+  /**
+   * Sets the store's delivered flag to what happened, when that differs from what the append
+   * recorded. A push handed to another node counts as done if the flag already says so: that
+   * node sets it back when it finds no one to push to.
+   */
+  private settle(to: string, message: StoredMessage, stored: boolean, pushedHere: boolean, published: boolean): void {
+    const pushed = pushedHere || (published && stored)
+    if (pushed !== stored) this.setDelivered(to, message.mid, pushed)
+  }
+
+  private setDelivered(to: string, mid: string, delivered: boolean): void {
+    const write = this.options.store.setDelivered(to, mid, delivered)
+    this.marks.track(to, write)
+    write.catch((err: unknown) => this.options.logger.error({ err, uid: to, mid }, 'setDelivered failed'))
+  }
+
+  /** Asks every other node the recipient is on to push the message; true when there was one. */
+  private publishElsewhere(to: string, message: StoredMessage, entries: Sessions): boolean {
     let nodes: Set<string> | undefined
     for (const entry of entries) if (entry.node !== this.options.nodeId) (nodes ??= new Set()).add(entry.node)
-    if (nodes === undefined) return
+    if (nodes === undefined) return false
     for (const node of nodes) {
       this.options.broker.publish(node, { kind: 'deliver', to, message }).then(
         (heard) => {
@@ -374,37 +409,53 @@ export class Hub {
         (err: unknown) => this.undeliver(to, message, node, err),
       )
     }
+    return true
   }
 
   private undeliver(to: string, message: StoredMessage, node: string, err: unknown): void {
     this.options.logger.warn({ err, node, to, mid: message.mid }, 'cross-node push lost: kept for recovery')
-    this.options.store
-      .markUndelivered(to, message.mid)
-      .catch((error: unknown) => this.options.logger.error({ err: error, mid: message.mid }, 'markUndelivered failed'))
+    this.setDelivered(to, message.mid, false)
   }
 
-  /** Pushes a stored message to every live connection of its recipient on this node. */
-  deliverToUser(uid: string, message: StoredMessage): void {
+  /**
+   * Pushes a stored message to every live connection of its recipient on this node. True when
+   * one got it now; a connection still replaying its bind only holds it, and that replay may
+   * yet be cut off, so it does not count (a duplicate at a later bind beats a loss), and one
+   * whose peer has sent its close frame refuses it.
+   */
+  deliverToUser(uid: string, message: StoredMessage): boolean {
     const targets = this.local.of(uid)
-    if (targets === undefined) return
+    if (targets === undefined) return false
     const data = encodeFrame(messageFrame(message, false))
+    let pushed = 0
     for (const target of targets) {
       if (target.held !== null) target.held.push({ mid: message.mid, data })
-      else target.send(data)
+      else if (target.send(data)) pushed++
     }
-    this.options.metrics?.frameOut('send', Code.MESSAGE, targets.length)
+    if (pushed === 0) return false
+    this.options.metrics?.frameOut('send', Code.MESSAGE, pushed)
     this.options.metrics?.delivered((Date.now() - message.ts) / 1000)
+    return true
   }
 
   private async join(session: Session, frame: JoinFrame): Promise<void> {
     const uid = session.uid!
     // Open first, so that a message arriving while the store marks the rest is read too.
+    const previous = session.joined
+    const attempt = ++session.joins
     session.joined = frame.touid
     try {
       await Promise.all([this.options.store.markRead(uid, frame.touid), this.publishJoined(session)])
     } catch (err) {
       this.options.logger.error({ err, session: session.id, uid }, 'store markRead failed')
-      this.reply(session, Code.INTERNAL, 'join', 'internal error: join again', { ref: frame.ref, touid: frame.touid })
+      // Not joined after all, as the 500 says: back to the conversation open before, unless
+      // a later join or exit has moved on already. (Messages that arrived meanwhile were
+      // marked read on arrival and stay so.)
+      if (attempt === session.joins && session.joined === frame.touid) {
+        session.joined = previous
+        this.track(this.publishJoined(session))
+      }
+      this.reply(session, Code.INTERNAL, 'join', 'internal error: join again', { ref: frame.ref })
       return
     }
     this.reply(session, Code.JOINED, 'join', 'joined', { uid, touid: frame.touid, ref: frame.ref })
@@ -412,7 +463,10 @@ export class Hub {
 
   /**
    * Leaves whatever conversation is open; a `touid` in the frame is ignored. Answered at
-   * once: this node stops marking read now, other nodes as soon as presence has it.
+   * once, in frame order with the replies around it: this node stops marking read now, and
+   * while the Redis connection is ready the presence write is on it before the 203 is on the
+   * client's (replies go out at the end of the turn), so a message sent after the 203 is
+   * normally looked up after it.
    */
   private exit(session: Session, frame: ExitFrame): void {
     const left = session.joined ?? ''
@@ -479,7 +533,9 @@ export class Hub {
 
   private onClusterEvent(event: ClusterEvent): void {
     if (event.kind === 'deliver') {
-      this.deliverToUser(event.to, event.message)
+      // The recipient left this node (or is still replaying a bind) since the sender looked:
+      // the next bind, wherever it is, must push the message.
+      if (!this.deliverToUser(event.to, event.message)) this.setDelivered(event.to, event.message.mid, false)
       return
     }
     if (event.kind === 'resync') {
@@ -597,10 +653,10 @@ export class Hub {
   /** Shutdown: refuse new frames, tell every client, wait for in-flight store work. */
   async shutdown(): Promise<void> {
     this.closing = true
-    const goodbye = encodeFrame(replyFrame(Code.SHUTTING_DOWN, '', 'server is shutting down: reconnect elsewhere'))
     await this.idle()
     for (const session of this.sessions.values()) {
-      session.send(goodbye)
+      const goodbye = replyFrame(Code.SHUTTING_DOWN, '', 'server is shutting down: reconnect elsewhere', { uid: session.uid ?? '' })
+      session.send(encodeFrame(goodbye))
       session.connection.close(Close.GOING_AWAY, 'server shutting down')
     }
     this.options.metrics?.frameOut('', Code.SHUTTING_DOWN, this.sessions.size)

@@ -5,7 +5,8 @@ import type { FrameRateLimit } from '../limits/frame-rate-limit.js'
 
 /** What the hub needs from a transport. */
 export interface Connection {
-  send(data: string): void
+  /** False when the connection is no longer open (closing or closed): the frame was dropped. */
+  send(data: string): boolean
   close(code: number, reason: string): void
   /** Bytes queued for the peer but not yet written out; absent = the transport never queues. */
   readonly bufferedAmount?: number
@@ -39,6 +40,8 @@ export class Session {
   uid: string | null = null
   /** The peer whose conversation this connection has open. */
   joined: string | null = null
+  /** Joins begun on this connection: a failed join rolls back only if it is still the latest. */
+  joins = 0
   /** Raw frames that arrived while a bind was in flight; null when no bind is. */
   queued: string[] | null = null
   /** Live messages that arrived during the bind replay; null when not replaying. */
@@ -55,12 +58,13 @@ export class Session {
     readonly rate: FrameRateLimit | null = null,
   ) {}
 
-  send(data: string): void {
-    if (this.closed) return
-    this.connection.send(data)
+  /** False when the frame was dropped: the connection is closing or closed. */
+  send(data: string): boolean {
+    if (this.closed || !this.connection.send(data)) return false
     // During a bind the replay paces itself (Hub.drained) instead of tripping the bound.
-    if (this.sendLimit === null || this.held !== null) return
+    if (this.sendLimit === null || this.held !== null) return true
     const buffered = this.connection.bufferedAmount ?? 0
     if (buffered > this.sendLimit.maxBufferedBytes) this.sendLimit.onOverflow(this, buffered)
+    return true
   }
 }

@@ -47,8 +47,8 @@ export const CODE_TABLE: readonly CodeInfo[] = [
   { code: Code.REPLACED, type: 'bind', error: true, meaning: 'this connection is replaced by a newer bind of the same uid and is closed' },
   { code: Code.TOO_LONG, type: 'send', error: true, meaning: '`msg` longer than MAX_MESSAGE_LENGTH' },
   { code: Code.RATE_LIMITED, type: 'as sent', error: true, meaning: 'rate limit exceeded; the frame was not processed' },
-  { code: Code.INTERNAL, type: 'as sent', error: true, meaning: 'internal failure: the message was NOT stored; safe to retry' },
-  { code: Code.SHUTTING_DOWN, type: 'as sent', error: true, meaning: 'the server is shutting down; reconnect elsewhere' },
+  { code: Code.INTERNAL, type: 'as sent', error: true, meaning: 'internal failure: the message was NOT stored (on join: the conversation was not opened); safe to retry' },
+  { code: Code.SHUTTING_DOWN, type: 'as sent', error: true, meaning: 'the server is shutting down; reconnect elsewhere (the frame every connection gets at shutdown, unasked, has `type` `""`)' },
 ]
 
 /** WebSocket close codes the server uses. */

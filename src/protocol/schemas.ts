@@ -9,7 +9,7 @@ export const REF_MAX = 64
 const NO_NUL = '^[^\\u0000]*$'
 
 export const Uid = Type.String({ minLength: 1, maxLength: UID_MAX, pattern: NO_NUL, description: 'a user id' })
-export const Ref = Type.String({ maxLength: REF_MAX, description: 'client correlation id, echoed on every direct reply' })
+export const Ref = Type.String({ maxLength: REF_MAX, pattern: NO_NUL, description: 'client correlation id, echoed on every direct reply' })
 export const Mid = Type.String({ pattern: '^[0-9]{1,20}$', description: 'server message id: digits, strictly increasing per recipient' })
 
 export const BindFrame = Type.Object(

@@ -58,11 +58,12 @@ export class MemoryMessageStore implements MessageStore {
   /** Seqs of each pair, both directions, ascending: keyed (lower uid, higher uid). */
   private readonly byPair: TwoLevel<number[]> = new Map()
   private readonly peers = new Map<string, Set<string>>()
-  /** sender -> ref -> seq */
+  /** sender -> (recipient, ref) -> seq: a ref is unique per conversation. */
   private readonly byRef: TwoLevel<number> = new Map()
 
   async append(input: NewMessage): Promise<AppendResult> {
-    const existing = input.ref === undefined ? undefined : lookup(this.byRef, input.from, input.ref)
+    const refKey = input.ref === undefined ? undefined : `${input.to}\u0000${input.ref}`
+    const existing = refKey === undefined ? undefined : lookup(this.byRef, input.from, refKey)
     if (existing !== undefined) return { message: this.view(existing), duplicate: true }
 
     const seq = ++this.seq
@@ -84,7 +85,7 @@ export class MemoryMessageStore implements MessageStore {
       setFor(this.peers, from).add(to)
       setFor(this.peers, to).add(from)
     }
-    if (input.ref !== undefined) put(this.byRef, from, input.ref, seq)
+    if (refKey !== undefined) put(this.byRef, from, refKey, seq)
     return { message: this.view(seq), duplicate: false }
   }
 
@@ -118,11 +119,12 @@ export class MemoryMessageStore implements MessageStore {
     }
   }
 
-  async markUndelivered(uid: string, mid: string): Promise<void> {
+  async setDelivered(uid: string, mid: string, delivered: boolean): Promise<void> {
     const seqs = this.byRecipient.get(uid) ?? NONE
     const target = Number(mid)
-    const i = firstAfter(seqs, target - 1)
-    if (seqs[i] === target) this.flags[target - 1]! &= ~DELIVERED
+    if (seqs[firstAfter(seqs, target - 1)] !== target) return
+    if (delivered) this.flags[target - 1]! |= DELIVERED
+    else this.flags[target - 1]! &= ~DELIVERED
   }
 
   async markRead(uid: string, peer: string): Promise<number> {

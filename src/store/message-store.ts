@@ -16,7 +16,7 @@ export interface NewMessage {
   from: string
   to: string
   msg: string
-  /** The sender's correlation id: a second append with the same (from, ref) returns the first message. */
+  /** The sender's correlation id: a second append with the same (from, to, ref) returns the first message. */
   ref?: string
   /** True when the recipient has the conversation with `from` open right now. */
   read: boolean
@@ -26,7 +26,7 @@ export interface NewMessage {
 
 export interface AppendResult {
   message: StoredMessage
-  /** True when (from, ref) was already stored: nothing new was written. */
+  /** True when (from, to, ref) was already stored: nothing new was written. */
   duplicate: boolean
 }
 
@@ -55,8 +55,12 @@ export interface MessageStore {
   /** Marks every message to `uid` with mid <= `uptoMid` as delivered. */
   markDelivered(uid: string, uptoMid: string): Promise<void>
 
-  /** Marks one message as not delivered after all (its push to another node was lost). */
-  markUndelivered(uid: string, mid: string): Promise<void>
+  /**
+   * Sets one message's delivered flag, for when its push did not go as the append expected:
+   * false when it reached no connection (its push to another node was lost, or the recipient
+   * left during the write), true when it was pushed although stored as undelivered.
+   */
+  setDelivered(uid: string, mid: string, delivered: boolean): Promise<void>
 
   /** Marks every message from `peer` to `uid` as read; resolves with how many changed. */
   markRead(uid: string, peer: string): Promise<number>

@@ -41,13 +41,21 @@ interface MarkReadWrite extends QueuedWrite {
   resolve(changed: number): void
 }
 interface MarkDeliveredWrite extends QueuedWrite {
-  /** markDelivered: every mid <= upto; markUndelivered: exactly upto, back to not delivered. */
-  kind: 'markDelivered' | 'markUndelivered'
+  /** Every mid <= upto becomes delivered. */
+  kind: 'markDelivered'
   uid: string
   upto: string
   resolve(): void
 }
-type PgWrite = AppendWrite | MarkReadWrite | MarkDeliveredWrite
+interface SetDeliveredWrite extends QueuedWrite {
+  /** Exactly `mid`, to `delivered`. */
+  kind: 'setDelivered'
+  uid: string
+  mid: string
+  delivered: boolean
+  resolve(): void
+}
+type PgWrite = AppendWrite | MarkReadWrite | MarkDeliveredWrite | SetDeliveredWrite
 
 interface MessageRow {
   mid: string
@@ -75,18 +83,19 @@ function statements(schema: string) {
       'insert',
       `INSERT INTO ${T} (mid, sender, recipient, msg, ts, read, delivered, ref)
        SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bool[], $7::bool[], $8::text[])
-       ON CONFLICT (sender, ref) WHERE ref IS NOT NULL DO NOTHING RETURNING mid`,
+       ON CONFLICT (sender, recipient, ref) WHERE ref IS NOT NULL DO NOTHING RETURNING mid`,
     ),
     byRefs: q(
       'by_refs',
-      `SELECT ${cols}, ref FROM ${T} WHERE (sender, ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      `SELECT ${cols}, ref FROM ${T}
+       WHERE (sender, recipient, ref) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`,
     ),
     markRead: q('mark_read', `UPDATE ${T} SET read = true WHERE recipient = $1 AND sender = $2 AND NOT read`),
     markDelivered: q(
       'mark_delivered',
       `UPDATE ${T} SET delivered = true WHERE recipient = $1 AND NOT delivered AND mid <= $2`,
     ),
-    markUndelivered: q('mark_undelivered', `UPDATE ${T} SET delivered = false WHERE recipient = $1 AND mid = $2`),
+    setDelivered: q('set_delivered', `UPDATE ${T} SET delivered = $3 WHERE recipient = $1 AND mid = $2`),
     head: q('head', `SELECT mid FROM ${T} WHERE recipient = $1 ORDER BY mid DESC LIMIT 1`),
     since: q('since', `SELECT ${cols} FROM ${T} WHERE recipient = $1 AND mid > $2 ORDER BY mid LIMIT $3`),
     undelivered: q(
@@ -200,9 +209,9 @@ export class PostgresMessageStore implements MessageStore {
     return this.enqueue<void>((resolve, fail) => ({ kind: 'markDelivered', uid, upto, resolve, fail }))
   }
 
-  markUndelivered(uid: string, mid: string): Promise<void> {
-    const upto = String(midBound(mid))
-    return this.enqueue<void>((resolve, fail) => ({ kind: 'markUndelivered', uid, upto, resolve, fail }))
+  setDelivered(uid: string, mid: string, delivered: boolean): Promise<void> {
+    const target = String(midBound(mid))
+    return this.enqueue<void>((resolve, fail) => ({ kind: 'setDelivered', uid, mid: target, delivered, resolve, fail }))
   }
 
   markRead(uid: string, peer: string): Promise<number> {
@@ -314,8 +323,8 @@ export class PostgresMessageStore implements MessageStore {
         const changed = result.rowCount ?? 0
         settlers.push(() => write.resolve(changed))
       } else {
-        const statement = write.kind === 'markDelivered' ? this.sql.markDelivered : this.sql.markUndelivered
-        await client.query({ ...statement, values: [write.uid, write.upto] })
+        if (write.kind === 'markDelivered') await client.query({ ...this.sql.markDelivered, values: [write.uid, write.upto] })
+        else await client.query({ ...this.sql.setDelivered, values: [write.uid, write.mid, write.delivered] })
         settlers.push(() => write.resolve())
       }
     }
@@ -325,7 +334,7 @@ export class PostgresMessageStore implements MessageStore {
     }
   }
 
-  /** Inserts consecutive appends with mids firstMid, firstMid+1, ...; a (sender, ref) already stored is a duplicate. */
+  /** Inserts consecutive appends with mids firstMid, firstMid+1, ...; a (sender, recipient, ref) already stored is a duplicate. */
   private async insertRun(client: PoolClient, run: AppendWrite[], firstMid: bigint, ts: number): Promise<() => void> {
     const mids = run.map((_, i) => String(firstMid + BigInt(i)))
     const inputs = run.map((write) => write.input)
@@ -348,17 +357,17 @@ export class PostgresMessageStore implements MessageStore {
     if (duplicates.length > 0) {
       const found = await client.query<MessageRow & { ref: string }>({
         ...this.sql.byRefs,
-        values: [duplicates.map((m) => m.from), duplicates.map((m) => m.ref ?? '')],
+        values: [duplicates.map((m) => m.from), duplicates.map((m) => m.to), duplicates.map((m) => m.ref ?? '')],
       })
-      for (const row of found.rows) stored.set(refKey(row.sender, row.ref), toMessage(row))
+      for (const row of found.rows) stored.set(refKey(row.sender, row.recipient, row.ref), toMessage(row))
     }
     return () =>
       run.forEach((write, i) => {
         const { from, to, msg, read, ref } = write.input
         if (inserted.has(mids[i]!)) return write.resolve({ message: { mid: mids[i]!, from, to, msg, ts, read }, duplicate: false })
-        const message = stored.get(refKey(from, ref ?? ''))
+        const message = stored.get(refKey(from, to, ref ?? ''))
         if (message) write.resolve({ message, duplicate: true })
-        else write.fail(new Error('append conflicted on (sender, ref) but no row was found'))
+        else write.fail(new Error('append conflicted on (sender, recipient, ref) but no row was found'))
       })
   }
 }
@@ -379,7 +388,7 @@ function resolveSchema(url: string, schema: string | undefined): { url: string; 
   return { url: cleanUrl, schema: name }
 }
 
-const refKey = (from: string, ref: string): string => `${from}\u0000${ref}`
+const refKey = (from: string, to: string, ref: string): string => `${from}\u0000${to}\u0000${ref}`
 
 function toMessage(row: MessageRow): StoredMessage {
   return { mid: row.mid, from: row.sender, to: row.recipient, msg: row.msg, ts: Number(row.ts), read: row.read }

@@ -6,9 +6,13 @@
 // Frames wait in the connection's list until the end of the turn (one shared setImmediate),
 // then go out framed into one buffer: server frames are unmasked text frames, so the header is
 // two to ten bytes. ws still does everything else (reading, pings, closing); when it must
-// transform frames itself (permessage-deflate negotiated) or the socket is no longer open,
-// frames go through ws.send as usual. A close first writes what is pending, so a reply sent
-// just before it (409, 503) is never overtaken by the close frame.
+// transform frames itself (permessage-deflate negotiated), frames go through ws.send as usual.
+// A frame for a socket that is no longer open is refused, so the hub does not count it as
+// delivered (ws would drop it silently). A close first writes what is pending, so a reply sent
+// just before it (409, 503) is never overtaken by the close frame; so does the close ws makes
+// itself when the peer's close frame comes (FlushingWebSocket), so no frame the hub counted as
+// sent is dropped: its peer may ignore it after closing, which `since` recovers. Only an abrupt
+// end (terminate, a socket error) drops the frames of its turn, with the connection itself.
 import type { Connection } from '../hub/session.js'
 
 /** The byte stream under a WebSocket (a net.Socket). */
@@ -19,11 +23,13 @@ export interface ByteStream {
 /** What the WebSocket must offer: `ws`'s WebSocket does. */
 export interface FrameSocket {
   send(data: string): void
-  close(code: number, reason: string): void
+  close(code?: number, reason?: string): void
   readonly bufferedAmount: number
   readonly readyState: number
   /** Negotiated extensions; "" when none. */
   readonly extensions: string
+  /** Called before every close, the library's own too (FlushingWebSocket has it). */
+  beforeClose: (() => void) | null
 }
 
 const OPEN = 1
@@ -55,22 +61,28 @@ export class BatchedConnection implements Connection {
     private readonly socket: FrameSocket,
     private readonly stream: ByteStream,
     private readonly writes: BatchedWrites,
-  ) {}
+  ) {
+    // The peer's close frame makes ws close at once: this turn's frames go out before its reply.
+    socket.beforeClose = () => this.flush()
+  }
 
-  send(data: string): void {
-    if (this.socket.readyState !== OPEN || this.socket.extensions !== '') {
+  send(data: string): boolean {
+    // ws would drop it too (the peer has sent its close frame, or the socket is gone).
+    if (this.socket.readyState !== OPEN) return false
+    if (this.socket.extensions !== '') {
       this.socket.send(data)
-      return
+      return true
     }
     if (this.pending === null) {
       this.pending = [data]
       this.writes.schedule(this)
     } else this.pending.push(data)
     this.pendingChars += data.length
+    return true
   }
 
+  /** The socket's beforeClose writes the pending frames first. */
   close(code: number, reason: string): void {
-    this.flush()
     this.socket.close(code, reason)
   }
 

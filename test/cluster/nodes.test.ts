@@ -112,6 +112,27 @@ t.test('three nodes', async (t) => {
     await Promise.all([erin.close(), fresh.close()])
   })
 
+  await t.test('join and exit on one node decide read or unread for a sender on another', async (t) => {
+    const sender = await TestClient.bound(n1.wsUrl, 'liam')
+    const reader = await TestClient.bound(n2.wsUrl, 'mona')
+    const unread = async (): Promise<number> => {
+      const res = await fetch(`${n3.url}/users/mona/conversations`, { headers: auth })
+      const { conversations } = (await res.json()) as { conversations: Array<{ peer: string; unread: number }> }
+      return conversations.find((c) => c.peer === 'liam')?.unread ?? 0
+    }
+    t.match(await reader.request({ type: 'join', touid: 'liam' }), { code: 202 })
+    await sender.request({ type: 'send', touid: 'mona', msg: 'while joined' })
+    t.match(await reader.nextCode(200), { msg: 'while joined' })
+    t.equal(await unread(), 0, 'read on arrival: the join reached the other node')
+    // Right after the 203, with no pause: the exit must already be in presence when the
+    // next message is looked up.
+    t.match(await reader.request({ type: 'exit' }), { code: 203, touid: 'liam' })
+    await sender.request({ type: 'send', touid: 'mona', msg: 'after the exit' })
+    t.match(await reader.nextCode(200), { msg: 'after the exit' })
+    t.equal(await unread(), 1, 'unread: the exit reached the other node before its 203')
+    await Promise.all([sender.close(), reader.close()])
+  })
+
   await t.test('Redis restarted mid-traffic: acked messages all arrive, once', async (t) => {
     const sender = await TestClient.bound(n1.wsUrl, 'gina')
     let receiver = await TestClient.bound(n2.wsUrl, 'hank')
@@ -129,6 +150,15 @@ t.test('three nodes', async (t) => {
     t.match(await local.nextCode(200), { msg: 'local still works', mid: localAck.mid })
     const ready = await fetch(`${n1.url}/readyz`)
     t.equal(ready.status, 503, '/readyz reports the outage')
+    // The conversation list still answers, knowing only n1's sessions.
+    const list = await fetch(`${n1.url}/users/gina/conversations`, { headers: auth })
+    t.equal(list.status, 200, 'the conversation list answers during the outage')
+    const { conversations } = (await list.json()) as { conversations: Array<{ peer: string; online: boolean }> }
+    t.same(
+      Object.fromEntries(conversations.map((c) => [c.peer, c.online])),
+      { ivy: true, hank: false },
+      'ivy is online on n1; hank, on n2, is shown offline',
+    )
     await redis.restart()
     await eventually(async () => (await fetch(`${n1.url}/readyz`)).status === 200, 'n1 ready again', 15_000)
     await eventually(async () => (await fetch(`${n2.url}/readyz`)).status === 200, 'n2 ready again', 15_000)

@@ -52,3 +52,14 @@ t.test('without ADMIN_TOKEN the admin routes answer loopback clients', async (t)
   t.equal(res.status, 200)
   t.same(await res.json(), { count: 0, uids: [] })
 })
+
+t.test('without ADMIN_TOKEN a request relayed by a proxy on this host is refused', async (t) => {
+  const { url } = await startApp(t)
+  const relayed: Array<Record<string, string>> = [{ 'x-forwarded-for': '203.0.113.7' }, { forwarded: 'for=203.0.113.7' }, { 'x-real-ip': '203.0.113.7' }]
+  for (const headers of relayed) {
+    for (const path of ['/admin/online', '/admin/sessions', '/metrics']) {
+      const res = await fetch(url + path, { headers })
+      t.equal(res.status, 401, `${path} with ${Object.keys(headers)[0]}`)
+    }
+  }
+})

@@ -11,12 +11,15 @@ import { keyPair, signToken, TEST_SECRET, unsignedToken } from '../helpers/token
 const ADMIN = 'admin-token-for-tests'
 
 /** Binds on a fresh connection; returns the reply and whether the connection is still unbound. */
-async function tryBind(wsUrl: string, frame: Record<string, unknown>): Promise<{ code: number; msg: string; unbound: boolean }> {
+async function tryBind(
+  wsUrl: string,
+  frame: Record<string, unknown>,
+): Promise<{ code: number; msg: string; uid: string; unbound: boolean }> {
   const c = await TestClient.connect(wsUrl)
   const reply = await c.request({ type: 'bind', ...frame })
   const after = await c.request({ type: 'send', touid: 'someone', msg: 'x' })
   await c.close()
-  return { code: reply.code, msg: reply.msg, unbound: after.code === 402 }
+  return { code: reply.code, msg: reply.msg, uid: reply.uid, unbound: after.code === 402 }
 }
 
 t.test('HS256: every bad token gets 406 and leaves the connection unbound', async (t) => {
@@ -37,6 +40,7 @@ t.test('HS256: every bad token gets 406 and leaves the connection unbound', asyn
   for (const [name, frame, msg] of cases) {
     const result = await tryBind(wsUrl, frame)
     t.equal(result.code, 406, `${name}: 406`)
+    t.equal(result.uid, '', `${name}: uid "" (not bound)`)
     t.match(result.msg, msg, `${name}: says why`)
     t.ok(result.unbound, `${name}: still unbound (402 after)`)
   }

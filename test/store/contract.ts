@@ -90,13 +90,18 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       t.same(mids(await store.undelivered('x', 100)), [other.mid], 'other recipients are untouched')
       await store.markDelivered('b', m4.mid)
       t.same(await store.undelivered('b', 100), [])
-      await store.markUndelivered('b', m3.mid)
-      t.same(mids(await store.undelivered('b', 100)), [m3.mid], 'markUndelivered takes back exactly one')
-      await store.markUndelivered('x', m3.mid)
+      await store.setDelivered('b', m3.mid, false)
+      t.same(mids(await store.undelivered('b', 100)), [m3.mid], 'setDelivered false takes back exactly one')
+      await store.setDelivered('x', m3.mid, false)
       t.same(mids(await store.undelivered('x', 100)), [other.mid], 'only for its recipient')
+      await store.setDelivered('b', m1.mid, false)
+      await store.setDelivered('b', m3.mid, true)
+      t.same(mids(await store.undelivered('b', 100)), [m1.mid], 'setDelivered true marks exactly one, not the older ones')
+      await store.setDelivered('x', m1.mid, true)
+      t.same(mids(await store.undelivered('b', 100)), [m1.mid], 'only for its recipient')
     })
 
-    t.test('append is idempotent by (from, ref)', async (t) => {
+    t.test('append is idempotent by (from, to, ref)', async (t) => {
       const store = await open(t)
       const first = await store.append(msg('a', 'b', { ref: 'r1', msg: 'hello' }))
       const again = await store.append(msg('a', 'b', { ref: 'r1', msg: 'hello' }))
@@ -105,10 +110,13 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       t.same(again.message, first.message)
       const otherSender = await store.append(msg('c', 'b', { ref: 'r1' }))
       t.equal(otherSender.duplicate, false, 'refs are per sender')
+      const otherPeer = await store.append(msg('a', 'c', { ref: 'r1' }))
+      t.equal(otherPeer.duplicate, false, 'and per conversation: the same ref to another peer is a new message')
       const noRef1 = await store.append(msg('a', 'b'))
       const noRef2 = await store.append(msg('a', 'b'))
       t.not(noRef1.message.mid, noRef2.message.mid, 'no ref, no deduplication')
       t.equal((await store.since('b', '0', 100)).length, 4, 'the resend was stored once')
+      t.equal((await store.since('c', '0', 100)).length, 1)
     })
 
     t.test('concurrent appends with the same ref store one message', async (t) => {

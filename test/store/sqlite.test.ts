@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import Database from 'better-sqlite3'
 import t from 'tap'
 import type { NewMessage } from '../../src/store/message-store.js'
+import { migrateSqlite } from '../../src/store/migrations/sqlite.js'
 import { SqliteMessageStore } from '../../src/store/sqlite-store.js'
 import { storeContract } from './contract.js'
 
@@ -126,4 +129,67 @@ t.test('sqlite: every acked append survives SIGKILL', async (t) => {
     [],
     'no acked message was lost',
   )
+})
+
+t.test('sqlite: a version-1 database keeps its messages, read state and refs through migration 2', async (t) => {
+  const path = freshPath()
+  mkdirSync(dirname(path), { recursive: true })
+  const old = new Database(path)
+  migrateSqlite(old, 1)
+  const insert = old.prepare(
+    'INSERT INTO duet_messages (sender, recipient, msg, ts, read, delivered, ref) VALUES (?, ?, ?, ?, ?, 1, ?)',
+  )
+  insert.run('a', 'b', 'read', 1, 1, 'r1')
+  insert.run('a', 'b', 'unread', 2, 0, 'r2')
+  insert.run('b', 'c', 'sent', 3, 0, null)
+  old.close()
+
+  const store = new SqliteMessageStore({ path })
+  t.teardown(() => store.close())
+  t.same(
+    (await store.since('b', '0', 10)).map((m) => [m.msg, m.read]),
+    [
+      ['read', true],
+      ['unread', false],
+    ],
+  )
+  t.equal(await store.unreadCount('b', 'a'), 1)
+  t.same(
+    (await store.conversations('b')).map((c) => [c.peer, c.unread]),
+    [
+      ['c', 0],
+      ['a', 1],
+    ],
+  )
+  const resend = await store.append({ ...msg('a', 'b', 'unread'), ref: 'r2' })
+  t.equal(resend.duplicate, true, 'a ref stored before the migration still deduplicates')
+  t.equal(await store.markRead('b', 'a'), 1)
+  t.equal(await store.unreadCount('b', 'a'), 0)
+})
+
+t.test('sqlite: a purge that empties a conversation takes its read mark too', async (t) => {
+  const path = freshPath()
+  const store = new SqliteMessageStore({ path })
+  t.teardown(() => store.close())
+  const old = await store.append(msg('a', 'b', 'old'))
+  await store.markRead('b', 'a')
+  while (Date.now() <= old.message.ts) continue // the kept message must be stored a millisecond later
+  await store.append(msg('c', 'b', 'kept'))
+  await store.markRead('b', 'c')
+  const marks = (): Array<{ owner: string; peer: string }> => {
+    const db = new Database(path, { readonly: true })
+    try {
+      return db.prepare('SELECT owner, peer FROM duet_read_marks ORDER BY peer').all() as Array<{ owner: string; peer: string }>
+    } finally {
+      db.close()
+    }
+  }
+  t.same(marks(), [
+    { owner: 'b', peer: 'a' },
+    { owner: 'b', peer: 'c' },
+  ])
+  t.equal(await store.purgeBefore(old.message.ts + 1), 1)
+  t.same(marks(), [{ owner: 'b', peer: 'c' }], 'the emptied conversation lost its mark, the other kept it')
+  await store.append(msg('a', 'b', 'new'))
+  t.equal(await store.unreadCount('b', 'a'), 1)
 })

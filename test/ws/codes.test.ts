@@ -67,7 +67,10 @@ t.test('error codes 400-405 and 413, each one reply, connection still usable', a
   t.match(await c.request({ type: 'send', touid: 'dave', msg: 7 }), { code: 400, msg: /msg/ })
   t.match(await c.request({ type: 'send', uid: 'mallory', touid: 'dave', msg: 'x' }), { type: 'send', code: 405, uid: 'carol' })
   t.match(await c.request({ type: 'join', uid: 'mallory', touid: 'dave' }), { type: 'join', code: 405 })
-  t.match(await c.request({ type: 'send', touid: 'dave', msg: '12345678901' }), { type: 'send', error: true, code: 413 })
+  t.match(await c.request({ type: 'send', touid: 'dave', msg: '12345678901' }), { type: 'send', error: true, code: 413, uid: 'carol', touid: '' })
+  // A NUL in ref is refused like one in an id: no store could keep it, so a 500 would repeat forever.
+  c.send({ type: 'send', touid: 'dave', msg: 'x', ref: 'a\u0000b' })
+  t.match(await c.next(), { type: 'send', code: 400, msg: /ref/ })
   t.match(await c.request({ type: 'send', touid: 'dave', msg: '😀'.repeat(10) }), { code: 204 }, 'length counts characters')
 
   // Still usable after all of that.
@@ -100,11 +103,27 @@ t.test('500 when the store fails: the message was not stored', async (t) => {
   const c = await TestClient.bound(wsUrl, 'ivan')
   const append = app.store.append.bind(app.store)
   app.store.append = () => Promise.reject(new Error('disk full'))
-  t.match(await c.request({ type: 'send', touid: 'judy', msg: 'lost?' }), { type: 'send', error: true, code: 500 })
+  t.match(await c.request({ type: 'send', touid: 'judy', msg: 'lost?' }), { type: 'send', error: true, code: 500, uid: 'ivan', touid: '' })
   app.store.append = append
   t.same(await app.store.history('ivan', 'judy', null, 10), [], 'nothing stored')
   t.match(await c.request({ type: 'send', touid: 'judy', msg: 'retry' }), { code: 204 })
   await c.close()
+})
+
+t.test('a join that fails (500) leaves the conversation as it was: messages stay unread', async (t) => {
+  const { app, wsUrl } = await startApp(t)
+  const reader = await TestClient.bound(wsUrl, 'nora')
+  const writer = await TestClient.bound(wsUrl, 'otto')
+  const markRead = app.store.markRead.bind(app.store)
+  app.store.markRead = () => Promise.reject(new Error('disk full'))
+  t.match(await reader.request({ type: 'join', touid: 'otto' }), { type: 'join', error: true, code: 500, uid: 'nora', touid: '' })
+  app.store.markRead = markRead
+  await writer.request({ type: 'send', touid: 'nora', msg: 'after the failed join' })
+  t.match(await reader.nextCode(200), { msg: 'after the failed join' })
+  t.equal(await app.store.unreadCount('nora', 'otto'), 1, 'not read: the conversation did not open')
+  t.match(await reader.request({ type: 'join', touid: 'otto' }), { code: 202 })
+  t.equal(await app.store.unreadCount('nora', 'otto'), 0, 'a join that succeeds reads it')
+  await Promise.all([reader.close(), writer.close()])
 })
 
 t.test('503 and close 1001 on shutdown', async (t) => {
@@ -112,7 +131,7 @@ t.test('503 and close 1001 on shutdown', async (t) => {
   const c = await TestClient.bound(wsUrl, 'kim')
   const goodbye = c.nextCode(503)
   await app.close()
-  t.match(await goodbye, { error: true, code: 503 })
+  t.match(await goodbye, { type: '', error: true, code: 503, uid: 'kim', touid: '' })
   t.equal((await c.closed).code, 1001)
 })
 

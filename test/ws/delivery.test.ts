@@ -2,6 +2,7 @@
 // replacement of an older connection; against every store.
 import t from 'tap'
 import { startApp } from '../helpers/app.js'
+import { RawClient } from '../helpers/raw-ws.js'
 import { STORE_KINDS, storeUrl } from '../helpers/stores.js'
 import { TestClient } from '../helpers/ws-client.js'
 
@@ -46,6 +47,50 @@ for (const kind of STORE_KINDS) {
       t.match(await again.request({ type: 'send', touid: 'alice', msg: 'back' }), { code: 204 })
       t.same(again.frames, [], 'no second offline push')
       await again.close()
+      await alice.close()
+    })
+
+    t.test('a reconnect the moment the backlog is in gets none of it again', async (t) => {
+      const { wsUrl } = await startApp(t, { storeUrl: await storeUrl(t, kind) })
+      const alice = await TestClient.bound(wsUrl, 'alice')
+      for (let round = 0; round < 10; round++) {
+        const mids: string[] = []
+        for (let i = 0; i < 3; i++) mids.push((await alice.request({ type: 'send', touid: 'bob', msg: `r${round}` })).mid!)
+        const bob = await TestClient.connect(wsUrl)
+        bob.send({ type: 'bind', uid: 'bob' })
+        t.match(await bob.next(), { code: 201 })
+        t.same([(await bob.next()).mid, (await bob.next()).mid, (await bob.next()).mid], mids, `round ${round}: replayed`)
+        // At once, while the server may still be writing the replay's delivered flags.
+        const again = await TestClient.bound(wsUrl, 'bob')
+        // Frames after a bind are answered once its replay is out: nothing before this reply =
+        // nothing replayed.
+        t.match(await again.request({ type: 'exit' }), { code: 203 })
+        t.same(again.frames, [], `round ${round}: not replayed again`)
+        await Promise.all([bob.close(), again.close()])
+      }
+      await alice.close()
+    })
+
+    t.test('a message to a connection that is closing is kept for the next bind', async (t) => {
+      const { url, wsUrl } = await startApp(t, { storeUrl: await storeUrl(t, kind) })
+      const alice = await TestClient.bound(wsUrl, 'alice')
+      const closing = await RawClient.connect(wsUrl)
+      t.teardown(() => closing.socket.destroy())
+      closing.write(RawClient.text({ type: 'bind', uid: 'bob' }))
+      t.match(await closing.nextJson(), { code: 201 })
+      // Bob's close frame is answered, but his TCP connection stays: the server is closing it.
+      closing.write(RawClient.close())
+      await closing.closeFrame()
+      const { sessions } = (await (await fetch(`${url}/admin/sessions`)).json()) as { sessions: Array<{ uid: string }> }
+      t.ok(sessions.some((s) => s.uid === 'bob'), 'the closing connection is still bound')
+      const { mid } = await alice.request({ type: 'send', touid: 'bob', msg: 'while closing' })
+      const back = await TestClient.connect(wsUrl)
+      back.send({ type: 'bind', uid: 'bob' })
+      t.match(await back.next(), { code: 201, mid })
+      // Answered once the bind's replay is out.
+      t.match(await back.request({ type: 'exit' }), { code: 203 })
+      t.match(back.frames, [{ code: 200, mid, offline: true }], 'pushed at the next bind, not lost')
+      await back.close()
       await alice.close()
     })
 

@@ -40,6 +40,12 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
     CREATE INDEX duet_messages_recipient_pair ON ${s}.duet_messages (recipient, sender, mid);
     -- idempotent resend
     CREATE UNIQUE INDEX duet_messages_sender_ref ON ${s}.duet_messages (sender, ref) WHERE ref IS NOT NULL;`,
+  // 2: a ref is unique per conversation (sender, recipient), as in the other stores: a client
+  // that numbers its refs per conversation must not have a message to one peer taken for a
+  // resend of another's.
+  (s) => `
+    DROP INDEX ${s}.duet_messages_sender_ref;
+    CREATE UNIQUE INDEX duet_messages_sender_ref ON ${s}.duet_messages (sender, recipient, ref) WHERE ref IS NOT NULL;`,
 ]
 
 export async function migratePostgres(client: ClientBase, schema: string): Promise<void> {

@@ -27,12 +27,29 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX duet_messages_recipient_pair ON duet_messages (recipient, sender, mid);
    -- idempotent resend
    CREATE UNIQUE INDEX duet_messages_sender_ref ON duet_messages (sender, ref) WHERE ref IS NOT NULL;`,
+  // 2: two fewer indexes, because every index costs each insert a page write per commit
+  // (the store's main cost). History reads both directions from the recipient pair index;
+  // unread rows are found after the conversation's read mark (every message up to it is
+  // read), not through an index of their own; the ref index, now (sender, recipient, ref)
+  // over every row, also serves the sender's side of the conversation list (the rowid in
+  // each entry is the mid). A ref is unique per conversation, which a resend always is.
+  `DROP INDEX duet_messages_unread;
+   DROP INDEX duet_messages_sender_pair;
+   DROP INDEX duet_messages_sender_ref;
+   CREATE UNIQUE INDEX duet_messages_sender_ref ON duet_messages (sender, recipient, ref);
+   CREATE TABLE duet_read_marks (
+     owner TEXT    NOT NULL,
+     peer  TEXT    NOT NULL,
+     mid   INTEGER NOT NULL,
+     PRIMARY KEY (owner, peer)
+   ) WITHOUT ROWID;`,
 ]
 
-export function migrateSqlite(db: Database.Database): void {
+/** Brings the schema up to `target` (the latest unless a test wants an older one). */
+export function migrateSqlite(db: Database.Database, target = MIGRATIONS.length): void {
   db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number
-    for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!)
-    if (version < MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`)
+    for (let v = version; v < target; v++) db.exec(MIGRATIONS[v]!)
+    if (version < target) db.pragma(`user_version = ${target}`)
   }).immediate()
 }

@@ -1,0 +1,59 @@
+// Two nodes in this process, on the machine's Redis (a key prefix of their own) and
+// PostgreSQL (a schema of their own): a recipient on the other node who leaves while a
+// message to them is being stored still gets it at the next bind.
+import t from 'tap'
+import { startApp } from '../helpers/app.js'
+import { dropSchema, freshSchema, PG_URL } from '../helpers/postgres.js'
+import { TestClient } from '../helpers/ws-client.js'
+import { deleteKeys, freshPrefix, REDIS_URL } from './redis-helpers.js'
+
+const prefix = freshPrefix()
+const schema = freshSchema()
+t.teardown(async () => {
+  await deleteKeys(prefix)
+  await dropSchema(schema)
+})
+
+t.test('a recipient who leaves the other node during the write gets the message at the next bind', async (t) => {
+  const node = (nodeId: string) =>
+    startApp(t, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId })
+  const a = await node('a')
+  const b = await node('b')
+  const alice = await TestClient.bound(a.wsUrl, 'alice')
+  const bob = await TestClient.bound(b.wsUrl, 'bob')
+
+  // Hold a's appends: a has looked bob up (on b) and stored the message as pushed.
+  const append = a.app.store.append.bind(a.app.store)
+  let release!: () => void
+  let enter!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const entered = new Promise<void>((resolve) => (enter = resolve))
+  a.app.store.append = async (message) => {
+    enter()
+    await gate
+    return append(message)
+  }
+  // And tell when b has marked it undelivered again, before bob binds anew.
+  const setDelivered = b.app.store.setDelivered.bind(b.app.store)
+  let settled!: (delivered: boolean) => void
+  const markedByB = new Promise<boolean>((resolve) => (settled = resolve))
+  b.app.store.setDelivered = async (uid, mid, delivered) => {
+    await setDelivered(uid, mid, delivered)
+    settled(delivered)
+  }
+  const ack = alice.request({ type: 'send', touid: 'bob', msg: 'while leaving b' })
+  await entered
+  // b forgets bob before it answers: the push a asks b for finds no one there.
+  const sessions = (await (await fetch(`${b.url}/admin/sessions`)).json()) as { sessions: Array<{ id: string; uid: string }> }
+  const id = sessions.sessions.find((s) => s.uid === 'bob')!.id
+  t.equal((await fetch(`${b.url}/admin/sessions/${id}`, { method: 'DELETE' })).status, 204)
+  t.equal((await bob.closed).code, 4001)
+  release()
+  const { mid } = await ack
+  t.equal(await markedByB, false, 'b found no connection and marked the message undelivered')
+
+  const back = await TestClient.bound(a.wsUrl, 'bob')
+  t.match(await back.request({ type: 'exit' }), { code: 203 })
+  t.match(back.frames, [{ code: 200, msg: 'while leaving b', mid, offline: true }], 'pushed at the bind, not lost')
+  await Promise.all([back.close(), alice.close()])
+})
