@@ -286,23 +286,34 @@ export class Hub {
     let delivered: boolean
     let started = 0
     let entries: Sessions
+    let submitted: (() => void) | undefined
     try {
       const lookup = this.presenceOf(to)
-      entries =
-        lookup instanceof Promise
-          ? await lookup.catch((err: unknown) => {
-              this.options.logger.warn({ err, uid: to }, 'presence unavailable: delivering locally only')
-              return NO_SESSIONS
-            })
-          : lookup
+      const previous = session.storeTurn
+      if (lookup instanceof Promise || previous !== null) {
+        // Lookups can answer out of order (one may re-read the node leases first): this
+        // send's store write waits until the previous send's has been submitted, so a
+        // sender's messages are stored, and numbered, in the order they were sent.
+        const turn = new Promise<void>((resolve) => (submitted = resolve))
+        session.storeTurn = turn
+        entries = await Promise.resolve(lookup).catch((err: unknown) => {
+          this.options.logger.warn({ err, uid: to }, 'presence unavailable: delivering locally only')
+          return NO_SESSIONS
+        })
+        if (previous !== null) await previous
+        if (session.storeTurn === turn) session.storeTurn = null
+      } else entries = lookup
       const state = this.recipientState(to, from, entries)
       delivered = state.delivered
       started = performance.now()
-      const result = await store.append({ from, to, msg: frame.msg, ref: frame.ref, read: state.read, delivered })
+      const appended = store.append({ from, to, msg: frame.msg, ref: frame.ref, read: state.read, delivered })
+      submitted?.()
+      const result = await appended
       stored = result.message
       duplicate = result.duplicate
       metrics?.storeWrite((performance.now() - started) / 1000, true)
     } catch (err) {
+      submitted?.() // a store that threw at once must not hold this connection's next sends
       if (started > 0) metrics?.storeWrite((performance.now() - started) / 1000, false)
       this.options.logger.error({ err, session: session.id, uid: from }, 'store append failed')
       this.reply(session, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref })

@@ -44,6 +44,8 @@ export class Session {
   joins = 0
   /** Raw frames that arrived while a bind was in flight; null when no bind is. */
   queued: string[] | null = null
+  /** Resolves once the latest send's store write is submitted; null when none is pending. */
+  storeTurn: Promise<void> | null = null
   /** Live messages that arrived during the bind replay; null when not replaying. */
   held: HeldFrame[] | null = null
   closed = false

@@ -1,6 +1,7 @@
 // Two nodes in this process, on the machine's Redis (a key prefix of their own) and
 // PostgreSQL (a schema of their own): a recipient on the other node who leaves while a
-// message to them is being stored still gets it at the next bind.
+// message to them is being stored still gets it at the next bind; a sender's messages keep
+// their order when the presence lookups before their writes answer out of order.
 import t from 'tap'
 import { startApp } from '../helpers/app.js'
 import { dropSchema, freshSchema, PG_URL } from '../helpers/postgres.js'
@@ -56,4 +57,46 @@ t.test('a recipient who leaves the other node during the write gets the message 
   t.match(await back.request({ type: 'exit' }), { code: 203 })
   t.match(back.frames, [{ code: 200, msg: 'while leaving b', mid, offline: true }], 'pushed at the bind, not lost')
   await Promise.all([back.close(), alice.close()])
+})
+
+t.test("a sender's messages are stored in the order sent when presence answers out of order", async (t) => {
+  const node = (nodeId: string) =>
+    startApp(t, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId })
+  const a = await node('a')
+  const b = await node('b')
+  const carol = await TestClient.bound(a.wsUrl, 'carol')
+  const dave = await TestClient.bound(b.wsUrl, 'dave')
+
+  // a's first lookup of dave is slow (as when it must re-read the node leases first); the
+  // second one answers at once.
+  const presence = a.app.cluster.presence
+  const sessionsOf = presence.sessionsOf.bind(presence)
+  let release!: () => void
+  let firstEntered!: () => void
+  let secondAnswered!: () => void
+  const gate = new Promise<void>((resolve) => (release = resolve))
+  const entered = new Promise<void>((resolve) => (firstEntered = resolve))
+  const answered = new Promise<void>((resolve) => (secondAnswered = resolve))
+  let calls = 0
+  presence.sessionsOf = async (uid) => {
+    const call = ++calls
+    if (call === 1) {
+      firstEntered()
+      await gate
+    }
+    const entries = await sessionsOf(uid)
+    if (call === 2) secondAnswered()
+    return entries
+  }
+  const first = carol.request({ type: 'send', touid: 'dave', msg: 'first' })
+  await entered
+  const second = carol.request({ type: 'send', touid: 'dave', msg: 'second' })
+  await answered
+  await new Promise((resolve) => setImmediate(resolve)) // whatever the answer set off has run
+  release()
+  const [one, two] = await Promise.all([first, second])
+  t.ok(BigInt(one.mid!) < BigInt(two.mid!), `mids follow the sending order (${one.mid} then ${two.mid})`)
+  t.match(await dave.nextCode(200), { msg: 'first', mid: one.mid })
+  t.match(await dave.nextCode(200), { msg: 'second', mid: two.mid })
+  await Promise.all([carol.close(), dave.close()])
 })
