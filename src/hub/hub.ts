@@ -325,7 +325,7 @@ export class Hub {
     session.send(encodeFrame(ack))
     metrics?.frameOut('send', Code.SENT)
     if (duplicate) return
-    const routing = this.route(to, stored, entries, delivered)
+    const routing = this.route(session, to, stored, entries, delivered)
     if (routing !== undefined) await routing
   }
 
@@ -371,24 +371,35 @@ export class Hub {
    * not miss the message (and seldom pushes it twice). A node asked to push sets the flag back
    * to undelivered itself when it has no connection to push to (onClusterEvent).
    */
-  private route(to: string, message: StoredMessage, before: Sessions, storedDelivered: boolean): Promise<void> | undefined {
+  private route(
+    session: Session,
+    to: string,
+    message: StoredMessage,
+    before: Sessions,
+    storedDelivered: boolean,
+  ): Promise<void> | undefined {
     const pushedHere = this.deliverToUser(to, message)
     // Sessions on other nodes seen before the write are still the places to push to; only
     // when there were none, look again: the recipient may have bound during the write.
-    if (before.some((entry) => entry.node !== this.options.nodeId)) {
-      this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, before))
-      return undefined
-    }
-    const entries = this.presenceOf(to)
-    if (!(entries instanceof Promise)) {
+    const entries = before.some((entry) => entry.node !== this.options.nodeId) ? before : this.presenceOf(to)
+    const previous = session.publishTurn
+    if (!(entries instanceof Promise) && previous === null) {
       this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, entries))
       return undefined
     }
-    // A failure was logged by send moments ago: only a push here counts.
-    return entries.then(
-      (list) => this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, list)),
-      () => this.settle(to, message, storedDelivered, pushedHere, false),
-    )
+    // A second lookup can answer after the next message's publish: publishes wait for the
+    // previous one from this connection, so another node gets a sender's messages in order.
+    let turn: Promise<void> | null = null
+    turn = (async () => {
+      // A failure was logged by send moments ago: only a push here counts.
+      const list = await Promise.resolve(entries).catch(() => null)
+      // Its own failure reached its sender's send; it must not stop this publish.
+      if (previous !== null) await previous.catch(() => undefined)
+      if (session.publishTurn === turn) session.publishTurn = null
+      this.settle(to, message, storedDelivered, pushedHere, list !== null && this.publishElsewhere(to, message, list))
+    })()
+    session.publishTurn = turn
+    return turn
   }
 
   /**

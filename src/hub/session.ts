@@ -46,6 +46,8 @@ export class Session {
   queued: string[] | null = null
   /** Resolves once the latest send's store write is submitted; null when none is pending. */
   storeTurn: Promise<void> | null = null
+  /** Resolves once the latest send's cross-node publish is made; null when none is pending. */
+  publishTurn: Promise<void> | null = null
   /** Live messages that arrived during the bind replay; null when not replaying. */
   held: HeldFrame[] | null = null
   closed = false

@@ -1,7 +1,7 @@
 // Two nodes in this process, on the machine's Redis (a key prefix of their own) and
 // PostgreSQL (a schema of their own): a recipient on the other node who leaves while a
 // message to them is being stored still gets it at the next bind; a sender's messages keep
-// their order when the presence lookups before their writes answer out of order.
+// their order when presence lookups (before the write, or before the push) answer out of order.
 import t from 'tap'
 import { startApp } from '../helpers/app.js'
 import { dropSchema, freshSchema, PG_URL } from '../helpers/postgres.js'
@@ -99,4 +99,55 @@ t.test("a sender's messages are stored in the order sent when presence answers o
   t.match(await dave.nextCode(200), { msg: 'first', mid: one.mid })
   t.match(await dave.nextCode(200), { msg: 'second', mid: two.mid })
   await Promise.all([carol.close(), dave.close()])
+})
+
+t.test("a sender's messages reach another node in order when the later one's lookup answers first", async (t) => {
+  const node = (nodeId: string) =>
+    startApp(t, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId })
+  const a = await node('a')
+  const b = await node('b')
+  const erin = await TestClient.bound(a.wsUrl, 'erin')
+
+  // erin's first message is written while frank is offline as far as a looked; frank binds on
+  // b during the write, so a looks him up again before pushing, and that look is slow.
+  const append = a.app.store.append.bind(a.app.store)
+  let releaseWrite!: () => void
+  let writing!: () => void
+  const writeGate = new Promise<void>((resolve) => (releaseWrite = resolve))
+  const written = new Promise<void>((resolve) => (writing = resolve))
+  let appends = 0
+  a.app.store.append = async (message) => {
+    if (++appends === 1) {
+      writing()
+      await writeGate
+    }
+    return append(message)
+  }
+  const presence = a.app.cluster.presence
+  const sessionsOf = presence.sessionsOf.bind(presence)
+  let releaseLook!: () => void
+  let looking!: () => void
+  const lookGate = new Promise<void>((resolve) => (releaseLook = resolve))
+  const lookEntered = new Promise<void>((resolve) => (looking = resolve))
+  let looks = 0
+  presence.sessionsOf = async (uid) => {
+    if (++looks === 2) {
+      looking()
+      await lookGate
+    }
+    return sessionsOf(uid)
+  }
+
+  const first = erin.request({ type: 'send', touid: 'frank', msg: 'first' })
+  await written
+  const frank = await TestClient.bound(b.wsUrl, 'frank')
+  t.match(await frank.request({ type: 'exit' }), { code: 203 }, 'bound, with nothing to replay')
+  releaseWrite()
+  const one = await first
+  await lookEntered // a looks frank up again for the first message
+  const two = await erin.request({ type: 'send', touid: 'frank', msg: 'second' })
+  releaseLook()
+  t.match(await frank.nextCode(200), { msg: 'first', mid: one.mid })
+  t.match(await frank.nextCode(200), { msg: 'second', mid: two.mid })
+  await Promise.all([erin.close(), frank.close()])
 })
