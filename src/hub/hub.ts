@@ -558,6 +558,7 @@ export class Hub {
       // The recipient left this node (or is still replaying a bind) since the sender looked:
       // the next bind, wherever it is, must push the message.
       if (!this.deliverToUser(event.to, event.message)) this.setDelivered(event.to, event.message.mid, false)
+      else if (!event.message.read) this.readOnArrival(event.to, event.message.from)
       return
     }
     if (event.kind === 'resync') {
@@ -570,6 +571,18 @@ export class Hub {
       this.local.remove(session)
       this.replace(session)
     } else this.kick(session.id)
+  }
+
+  /**
+   * The sender's node stored the message unread from presence it read before the write; a
+   * join here since then has the conversation open, and there it is read on arrival.
+   */
+  private readOnArrival(uid: string, peer: string): void {
+    const open = this.local.of(uid)
+    if (open === undefined || !open.some((session) => session.joined === peer)) return
+    this.options.store
+      .markRead(uid, peer)
+      .catch((err: unknown) => this.options.logger.error({ err, uid, peer }, 'markRead on arrival failed'))
   }
 
   /** Events were lost while the broker was away: push each local session what it missed. */

@@ -1,9 +1,11 @@
 // Two nodes in this process, on the machine's Redis (a key prefix of their own) and
 // PostgreSQL (a schema of their own): a recipient on the other node who leaves while a
 // message to them is being stored still gets it at the next bind; a sender's messages keep
-// their order when presence lookups (before the write, or before the push) answer out of order.
+// their order when presence lookups (before the write, or before the push) answer out of
+// order; a message stored unread while its recipient joined on the other node arrives read.
 import t from 'tap'
 import { startApp } from '../helpers/app.js'
+import { answered, gateCall } from '../helpers/gate.js'
 import { dropSchema, freshSchema, PG_URL } from '../helpers/postgres.js'
 import { TestClient } from '../helpers/ws-client.js'
 import { deleteKeys, freshPrefix, REDIS_URL } from './redis-helpers.js'
@@ -15,25 +17,17 @@ t.teardown(async () => {
   await dropSchema(schema)
 })
 
+/** Nodes a and b, closed when `t` ends. */
+const twoNodes = (t: Parameters<typeof startApp>[0]) =>
+  Promise.all(['a', 'b'].map((nodeId) => startApp(t, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId })))
+
 t.test('a recipient who leaves the other node during the write gets the message at the next bind', async (t) => {
-  const node = (nodeId: string) =>
-    startApp(t, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId })
-  const a = await node('a')
-  const b = await node('b')
+  const [a, b] = await twoNodes(t)
   const alice = await TestClient.bound(a.wsUrl, 'alice')
   const bob = await TestClient.bound(b.wsUrl, 'bob')
 
   // Hold a's appends: a has looked bob up (on b) and stored the message as pushed.
-  const append = a.app.store.append.bind(a.app.store)
-  let release!: () => void
-  let enter!: () => void
-  const gate = new Promise<void>((resolve) => (release = resolve))
-  const entered = new Promise<void>((resolve) => (enter = resolve))
-  a.app.store.append = async (message) => {
-    enter()
-    await gate
-    return append(message)
-  }
+  const write = gateCall(a.app.store, 'append')
   // And tell when b has marked it undelivered again, before bob binds anew.
   const setDelivered = b.app.store.setDelivered.bind(b.app.store)
   let settled!: (delivered: boolean) => void
@@ -43,13 +37,13 @@ t.test('a recipient who leaves the other node during the write gets the message 
     settled(delivered)
   }
   const ack = alice.request({ type: 'send', touid: 'bob', msg: 'while leaving b' })
-  await entered
+  await write.entered
   // b forgets bob before it answers: the push a asks b for finds no one there.
   const sessions = (await (await fetch(`${b.url}/admin/sessions`)).json()) as { sessions: Array<{ id: string; uid: string }> }
   const id = sessions.sessions.find((s) => s.uid === 'bob')!.id
   t.equal((await fetch(`${b.url}/admin/sessions/${id}`, { method: 'DELETE' })).status, 204)
   t.equal((await bob.closed).code, 4001)
-  release()
+  write.release()
   const { mid } = await ack
   t.equal(await markedByB, false, 'b found no connection and marked the message undelivered')
 
@@ -60,40 +54,20 @@ t.test('a recipient who leaves the other node during the write gets the message 
 })
 
 t.test("a sender's messages are stored in the order sent when presence answers out of order", async (t) => {
-  const node = (nodeId: string) =>
-    startApp(t, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId })
-  const a = await node('a')
-  const b = await node('b')
+  const [a, b] = await twoNodes(t)
   const carol = await TestClient.bound(a.wsUrl, 'carol')
   const dave = await TestClient.bound(b.wsUrl, 'dave')
 
   // a's first lookup of dave is slow (as when it must re-read the node leases first); the
   // second one answers at once.
   const presence = a.app.cluster.presence
-  const sessionsOf = presence.sessionsOf.bind(presence)
-  let release!: () => void
-  let firstEntered!: () => void
-  let secondAnswered!: () => void
-  const gate = new Promise<void>((resolve) => (release = resolve))
-  const entered = new Promise<void>((resolve) => (firstEntered = resolve))
-  const answered = new Promise<void>((resolve) => (secondAnswered = resolve))
-  let calls = 0
-  presence.sessionsOf = async (uid) => {
-    const call = ++calls
-    if (call === 1) {
-      firstEntered()
-      await gate
-    }
-    const entries = await sessionsOf(uid)
-    if (call === 2) secondAnswered()
-    return entries
-  }
+  const slow = gateCall(presence, 'sessionsOf', 1)
+  const secondAnswered = answered(presence, 'sessionsOf', 2)
   const first = carol.request({ type: 'send', touid: 'dave', msg: 'first' })
-  await entered
+  await slow.entered
   const second = carol.request({ type: 'send', touid: 'dave', msg: 'second' })
-  await answered
-  await new Promise((resolve) => setImmediate(resolve)) // whatever the answer set off has run
-  release()
+  await secondAnswered
+  slow.release()
   const [one, two] = await Promise.all([first, second])
   t.ok(BigInt(one.mid!) < BigInt(two.mid!), `mids follow the sending order (${one.mid} then ${two.mid})`)
   t.match(await dave.nextCode(200), { msg: 'first', mid: one.mid })
@@ -102,52 +76,44 @@ t.test("a sender's messages are stored in the order sent when presence answers o
 })
 
 t.test("a sender's messages reach another node in order when the later one's lookup answers first", async (t) => {
-  const node = (nodeId: string) =>
-    startApp(t, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId })
-  const a = await node('a')
-  const b = await node('b')
+  const [a, b] = await twoNodes(t)
   const erin = await TestClient.bound(a.wsUrl, 'erin')
 
   // erin's first message is written while frank is offline as far as a looked; frank binds on
   // b during the write, so a looks him up again before pushing, and that look is slow.
-  const append = a.app.store.append.bind(a.app.store)
-  let releaseWrite!: () => void
-  let writing!: () => void
-  const writeGate = new Promise<void>((resolve) => (releaseWrite = resolve))
-  const written = new Promise<void>((resolve) => (writing = resolve))
-  let appends = 0
-  a.app.store.append = async (message) => {
-    if (++appends === 1) {
-      writing()
-      await writeGate
-    }
-    return append(message)
-  }
-  const presence = a.app.cluster.presence
-  const sessionsOf = presence.sessionsOf.bind(presence)
-  let releaseLook!: () => void
-  let looking!: () => void
-  const lookGate = new Promise<void>((resolve) => (releaseLook = resolve))
-  const lookEntered = new Promise<void>((resolve) => (looking = resolve))
-  let looks = 0
-  presence.sessionsOf = async (uid) => {
-    if (++looks === 2) {
-      looking()
-      await lookGate
-    }
-    return sessionsOf(uid)
-  }
+  const write = gateCall(a.app.store, 'append', 1)
+  const look = gateCall(a.app.cluster.presence, 'sessionsOf', 2)
 
   const first = erin.request({ type: 'send', touid: 'frank', msg: 'first' })
-  await written
+  await write.entered
   const frank = await TestClient.bound(b.wsUrl, 'frank')
   t.match(await frank.request({ type: 'exit' }), { code: 203 }, 'bound, with nothing to replay')
-  releaseWrite()
+  write.release()
   const one = await first
-  await lookEntered // a looks frank up again for the first message
+  await look.entered // a looks frank up again for the first message
   const two = await erin.request({ type: 'send', touid: 'frank', msg: 'second' })
-  releaseLook()
+  look.release()
   t.match(await frank.nextCode(200), { msg: 'first', mid: one.mid })
   t.match(await frank.nextCode(200), { msg: 'second', mid: two.mid })
   await Promise.all([erin.close(), frank.close()])
+})
+
+t.test('a message stored unread just before its recipient joined on the other node is read on arrival', async (t) => {
+  const [a, b] = await twoNodes(t)
+  const gina = await TestClient.bound(a.wsUrl, 'gina')
+  const hugo = await TestClient.bound(b.wsUrl, 'hugo')
+  // a has looked hugo up (no conversation open) and the write waits; hugo opens gina's meanwhile.
+  const write = gateCall(a.app.store, 'append', 1)
+  const corrected = answered(b.app.store, 'markRead', 2) // 1 is hugo's join
+  const sent = gina.request({ type: 'send', touid: 'hugo', msg: 'while joining' })
+  await write.entered
+  t.match(await hugo.request({ type: 'join', touid: 'gina' }), { code: 202 })
+  write.release()
+  const { mid } = await sent
+  t.match(await hugo.nextCode(200), { msg: 'while joining', mid })
+  await corrected
+  const res = await fetch(`${a.url}/users/hugo/conversations`)
+  const { conversations } = (await res.json()) as { conversations: Array<{ peer: string; unread: number }> }
+  t.match(conversations, [{ peer: 'gina', unread: 0 }], 'read: the conversation was open when it arrived')
+  await Promise.all([gina.close(), hugo.close()])
 })

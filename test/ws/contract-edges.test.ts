@@ -9,6 +9,7 @@ import http from 'node:http'
 import t, { type Test } from 'tap'
 import type { Config } from '../../src/config.js'
 import { startApp } from '../helpers/app.js'
+import { gateCall } from '../helpers/gate.js'
 import { RawClient, rawUpgrade } from '../helpers/raw-ws.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
 
@@ -144,35 +145,13 @@ t.test('bind with since: never-pushed messages at or below since first, then eve
   await Promise.all([again.close(), alice.close()])
 })
 
-type GatedMethod = 'append' | 'undelivered' | 'markDelivered'
-
-/** Holds every call of one store method until `release`; `entered` resolves once one waits. */
-function gateStore(
-  app: Awaited<ReturnType<typeof startApp>>['app'],
-  name: GatedMethod,
-): { entered: Promise<void>; release: () => void; restore: () => void } {
-  const store = app.store as unknown as Record<GatedMethod, (...args: unknown[]) => Promise<unknown>>
-  const original = store[name]
-  const call = original.bind(app.store)
-  let release!: () => void
-  let enter!: () => void
-  const gate = new Promise<void>((resolve) => (release = resolve))
-  const entered = new Promise<void>((resolve) => (enter = resolve))
-  store[name] = async (...args) => {
-    enter()
-    await gate
-    return call(...args)
-  }
-  return { entered, release, restore: () => (store[name] = original) }
-}
-
 // Races between a message's write and its recipient's bind or departure, on the memory store
 // and on SQLite, whose flag updates wait for a commit.
 for (const storeUrl of ['memory:', 'sqlite::memory:']) {
   t.test(`${storeUrl} a recipient who binds while the message is being stored gets it once`, async (t) => {
     const { app, wsUrl } = await startApp(t, { storeUrl })
     const alice = await TestClient.bound(wsUrl, 'alice')
-    const { entered, release } = gateStore(app, 'append')
+    const { entered, release } = gateCall(app.store, 'append')
     const ack = alice.request({ type: 'send', touid: 'bob', msg: 'during the bind' })
     await entered // bob was offline when the hub looked: stored as not yet pushed
     const bob = await TestClient.bound(wsUrl, 'bob')
@@ -188,7 +167,7 @@ for (const storeUrl of ['memory:', 'sqlite::memory:']) {
     const { app, url, wsUrl } = await startApp(t, { storeUrl })
     const alice = await TestClient.bound(wsUrl, 'alice')
     const bob = await TestClient.bound(wsUrl, 'bob')
-    const { entered, release } = gateStore(app, 'append')
+    const { entered, release } = gateCall(app.store, 'append')
     const ack = alice.request({ type: 'send', touid: 'bob', msg: 'while leaving' })
     await entered // bob was online when the hub looked: stored as pushed
     await kick(t, url, 'bob', bob)
@@ -203,7 +182,7 @@ for (const storeUrl of ['memory:', 'sqlite::memory:']) {
   t.test(`${storeUrl} a message that arrives during a bind replay which is then cut off is pushed at the next bind`, async (t) => {
     const { app, url, wsUrl } = await startApp(t, { storeUrl })
     const alice = await TestClient.bound(wsUrl, 'alice')
-    const replay = gateStore(app, 'undelivered')
+    const replay = gateCall(app.store, 'undelivered')
     const bob = await TestClient.bound(wsUrl, 'bob')
     await replay.entered // bob's replay is under way: live messages are held for after it
     const { mid } = await alice.request({ type: 'send', touid: 'bob', msg: 'during the replay' })
@@ -220,7 +199,7 @@ for (const storeUrl of ['memory:', 'sqlite::memory:']) {
     const { app, wsUrl } = await startApp(t, { storeUrl })
     const alice = await TestClient.bound(wsUrl, 'alice')
     const first = await alice.request({ type: 'send', touid: 'bob', msg: 'offline' })
-    const marking = gateStore(app, 'markDelivered')
+    const marking = gateCall(app.store, 'markDelivered')
     const bob = await TestClient.connect(wsUrl)
     bob.send({ type: 'bind', uid: 'bob' })
     t.match(await bob.next(), { code: 201 })
@@ -240,7 +219,7 @@ for (const storeUrl of ['memory:', 'sqlite::memory:']) {
     const { app, wsUrl } = await startApp(t, { storeUrl })
     const alice = await TestClient.bound(wsUrl, 'alice')
     const { mid } = await alice.request({ type: 'send', touid: 'bob', msg: 'offline' })
-    const marking = gateStore(app, 'markDelivered')
+    const marking = gateCall(app.store, 'markDelivered')
     const bob = await TestClient.connect(wsUrl)
     bob.send({ type: 'bind', uid: 'bob' })
     t.match(await bob.next(), { code: 201 })
