@@ -66,7 +66,7 @@ export class BacklogSender {
       if (!(await this.write(session, messages, sent))) return false
       if (messages.length === 0) return true
       after = messages[messages.length - 1]!.mid
-      const marking = this.options.store.markDelivered(uid, after)
+      const marking = this.options.store.markDelivered(uid, messages.map((message) => message.mid))
       this.options.marks.track(uid, marking)
       await marking
       if (all.length < REPLAY_PAGE || messages.length < all.length) return true

@@ -111,15 +111,16 @@ export class MemoryMessageStore implements MessageStore {
     return out
   }
 
-  async markDelivered(uid: string, uptoMid: string): Promise<void> {
-    const upto = Number(uptoMid)
-    for (const seq of this.byRecipient.get(uid) ?? NONE) {
-      if (seq > upto) break
-      this.flags[seq - 1]! |= DELIVERED
-    }
+  async markDelivered(uid: string, mids: readonly string[]): Promise<void> {
+    for (const mid of mids) this.flag(uid, mid, true)
   }
 
   async setDelivered(uid: string, mid: string, delivered: boolean): Promise<void> {
+    this.flag(uid, mid, delivered)
+  }
+
+  /** Sets the delivered flag of `mid` if it is a message to `uid`. */
+  private flag(uid: string, mid: string, delivered: boolean): void {
     const seqs = this.byRecipient.get(uid) ?? NONE
     const target = Number(mid)
     if (seqs[firstAfter(seqs, target - 1)] !== target) return

@@ -52,8 +52,11 @@ export interface MessageStore {
   /** Messages to `uid` never pushed to a live connection, ascending, at most `limit`. */
   undelivered(uid: string, limit: number): Promise<StoredMessage[]>
 
-  /** Marks every message to `uid` with mid <= `uptoMid` as delivered. */
-  markDelivered(uid: string, uptoMid: string): Promise<void>
+  /**
+   * Marks exactly these messages to `uid` as delivered (a replay's page). Not a range: a
+   * message below them set back to undelivered meanwhile (its push was lost) must stay so.
+   */
+  markDelivered(uid: string, mids: readonly string[]): Promise<void>
 
   /**
    * Sets one message's delivered flag, for when its push did not go as the append expected:

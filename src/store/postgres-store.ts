@@ -41,10 +41,10 @@ interface MarkReadWrite extends QueuedWrite {
   resolve(changed: number): void
 }
 interface MarkDeliveredWrite extends QueuedWrite {
-  /** Every mid <= upto becomes delivered. */
+  /** Exactly these mids become delivered. */
   kind: 'markDelivered'
   uid: string
-  upto: string
+  mids: string[]
   resolve(): void
 }
 interface SetDeliveredWrite extends QueuedWrite {
@@ -93,7 +93,7 @@ function statements(schema: string) {
     markRead: q('mark_read', `UPDATE ${T} SET read = true WHERE recipient = $1 AND sender = $2 AND NOT read`),
     markDelivered: q(
       'mark_delivered',
-      `UPDATE ${T} SET delivered = true WHERE recipient = $1 AND NOT delivered AND mid <= $2`,
+      `UPDATE ${T} SET delivered = true WHERE recipient = $1 AND NOT delivered AND mid = ANY($2::bigint[])`,
     ),
     setDelivered: q('set_delivered', `UPDATE ${T} SET delivered = $3 WHERE recipient = $1 AND mid = $2`),
     head: q('head', `SELECT mid FROM ${T} WHERE recipient = $1 ORDER BY mid DESC LIMIT 1`),
@@ -204,9 +204,9 @@ export class PostgresMessageStore implements MessageStore {
     return rows.map(toMessage)
   }
 
-  markDelivered(uid: string, uptoMid: string): Promise<void> {
-    const upto = String(midBound(uptoMid))
-    return this.enqueue<void>((resolve, fail) => ({ kind: 'markDelivered', uid, upto, resolve, fail }))
+  markDelivered(uid: string, mids: readonly string[]): Promise<void> {
+    const bounded = mids.map((mid) => String(midBound(mid)))
+    return this.enqueue<void>((resolve, fail) => ({ kind: 'markDelivered', uid, mids: bounded, resolve, fail }))
   }
 
   setDelivered(uid: string, mid: string, delivered: boolean): Promise<void> {
@@ -323,7 +323,7 @@ export class PostgresMessageStore implements MessageStore {
         const changed = result.rowCount ?? 0
         settlers.push(() => write.resolve(changed))
       } else {
-        if (write.kind === 'markDelivered') await client.query({ ...this.sql.markDelivered, values: [write.uid, write.upto] })
+        if (write.kind === 'markDelivered') await client.query({ ...this.sql.markDelivered, values: [write.uid, write.mids] })
         else await client.query({ ...this.sql.setDelivered, values: [write.uid, write.mid, write.delivered] })
         settlers.push(() => write.resolve())
       }

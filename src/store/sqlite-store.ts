@@ -76,8 +76,9 @@ function prepareStatements(db: Database.Database) {
     undelivered: db.prepare<[string, number], MessageRow>(
       `SELECT ${COLUMNS} FROM ${T} WHERE recipient = ? AND delivered = 0 ORDER BY mid LIMIT ?`,
     ),
-    markDelivered: db.prepare<[string, bigint]>(
-      `UPDATE ${T} SET delivered = 1 WHERE recipient = ? AND delivered = 0 AND mid <= ?`,
+    // The page's mids as a JSON array: one statement, however long the page.
+    markDelivered: db.prepare<[string, string]>(
+      `UPDATE ${T} SET delivered = 1 WHERE recipient = ? AND delivered = 0 AND mid IN (SELECT value FROM json_each(?))`,
     ),
     setDelivered: db.prepare<[number, string, bigint]>(`UPDATE ${T} SET delivered = ? WHERE recipient = ? AND mid = ?`),
     markRead: db.prepare<{ uid: string; peer: string }>(`UPDATE ${T} SET read = 1 WHERE ${afterMark} AND read = 0`),
@@ -194,10 +195,10 @@ export class SqliteMessageStore implements MessageStore {
     return this.sql.undelivered.all(uid, limit).map(toMessage)
   }
 
-  markDelivered(uid: string, uptoMid: string): Promise<void> {
-    const upto = midBound(uptoMid)
+  markDelivered(uid: string, mids: readonly string[]): Promise<void> {
+    const list = `[${mids.map((mid) => String(midBound(mid))).join(',')}]`
     return this.enqueue(() => {
-      this.sql.markDelivered.run(uid, upto)
+      this.sql.markDelivered.run(uid, list)
     })
   }
 

@@ -81,8 +81,9 @@ export class BatchedConnection implements Connection {
     return true
   }
 
-  /** The socket's beforeClose writes the pending frames first. */
+  /** Pending frames go out before the close frame (as they do, by beforeClose, when ws closes itself). */
   close(code: number, reason: string): void {
+    this.flush()
     this.socket.close(code, reason)
   }
 

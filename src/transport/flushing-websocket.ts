@@ -2,6 +2,9 @@
 // itself, through close(), when the peer's close frame arrives or a frame breaks the protocol;
 // frames batched earlier in the same turn (batched-writes.ts) would then be dropped behind its
 // close frame after the hub counted them as sent. This hook lets them go out first.
+// That ws calls the public close() for its own closes, with the socket still OPEN, is its
+// behaviour, not its documented API: package.json pins ws to 8.23.x, and
+// test/ws/contract-edges.test.ts fails if an upgrade changes it.
 import { WebSocket } from 'ws'
 
 export class FlushingWebSocket extends WebSocket {

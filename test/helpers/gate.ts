@@ -14,8 +14,17 @@ export interface Gate {
 type AsyncMethod = (...args: never[]) => Promise<unknown>
 type AsyncKeys<T> = { [K in keyof T]: T[K] extends AsyncMethod ? K : never }[keyof T]
 
-/** Holds the `call`-th call of `target[name]` (1 = the first), or every call when `call` is omitted. */
-export function gateCall<T extends object, K extends AsyncKeys<T>>(target: T, name: K, call?: number): Gate {
+/**
+ * Holds the `call`-th call of `target[name]` (1 = the first), or every call when `call` is
+ * undefined: before it runs, or with `at: 'answer'` once it has run, before its caller gets
+ * the answer.
+ */
+export function gateCall<T extends object, K extends AsyncKeys<T>>(
+  target: T,
+  name: K,
+  call?: number,
+  at: 'call' | 'answer' = 'call',
+): Gate {
   const original = target[name]
   const method = original as unknown as (...args: unknown[]) => Promise<unknown>
   let release!: () => void
@@ -24,11 +33,13 @@ export function gateCall<T extends object, K extends AsyncKeys<T>>(target: T, na
   const entered = new Promise<void>((resolve) => (enter = resolve))
   let calls = 0
   const gated = async (...args: unknown[]): Promise<unknown> => {
-    if (call === undefined || ++calls === call) {
+    const held = call === undefined || ++calls === call
+    const answer = at === 'answer' ? await method.apply(target, args) : undefined
+    if (held) {
       enter()
       await gate
     }
-    return method.apply(target, args)
+    return at === 'answer' ? answer : method.apply(target, args)
   }
   target[name] = gated as T[K]
   return { entered, release, restore: () => (target[name] = original) }

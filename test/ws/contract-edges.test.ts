@@ -2,8 +2,9 @@
 // upgrades, the `type` of long unknown types and binary frames, `since` ahead of the
 // store, the order of a `since` replay that also carries never-pushed older messages, a reply
 // owed when the close frame comes in the same read, a recipient who binds or leaves while a
-// message to them is being stored, a message held during a bind replay, and a bind that comes
-// while the previous replay's delivered marks are being written.
+// message to them is being stored, a message held during a bind replay, a replay that marks
+// only what it sent, and a bind that comes while the previous replay's delivered marks are
+// being written.
 // (Frames sent between bind and its 201 are covered in test/ws/codes.test.ts.)
 import http from 'node:http'
 import t, { type Test } from 'tap'
@@ -213,6 +214,32 @@ for (const storeUrl of ['memory:', 'sqlite::memory:']) {
     t.match(await again.request({ type: 'exit' }), { code: 203 })
     t.same(again.frames, [], 'neither message is pushed again')
     await Promise.all([bob.closed, again.close(), alice.close()])
+  })
+
+  t.test(`${storeUrl} a replay marks only what it sent: a message whose push failed meanwhile waits for the next bind`, async (t) => {
+    const { app, url, wsUrl } = await startApp(t, { storeUrl })
+    const alice = await TestClient.bound(wsUrl, 'alice')
+    const bob = await TestClient.bound(wsUrl, 'bob')
+    // The first message is stored as pushed (bob is online); it is pushed once its write answers.
+    const write = gateCall(app.store, 'append', 1, 'answer')
+    const first = alice.request({ type: 'send', touid: 'bob', msg: 'push failed' })
+    await write.entered
+    await kick(t, url, 'bob', bob)
+    const second = await alice.request({ type: 'send', touid: 'bob', msg: 'offline' })
+    const marking = gateCall(app.store, 'markDelivered')
+    const replaying = await TestClient.connect(wsUrl)
+    replaying.send({ type: 'bind', uid: 'bob' })
+    t.match(await replaying.next(), { code: 201 })
+    t.match(await replaying.next(), { code: 200, mid: second.mid, offline: true })
+    await marking.entered // the page is out, its mark not yet written
+    write.release() // the first message's push is only held by the replay: set back to undelivered
+    const { mid } = await first
+    await kick(t, url, 'bob', replaying) // and the replay is cut off with it
+    marking.release()
+    const back = await TestClient.bound(wsUrl, 'bob')
+    t.match(await back.request({ type: 'exit' }), { code: 203 })
+    t.match(back.frames, [{ code: 200, mid, msg: 'push failed', offline: true }], 'pushed at the next bind, not lost')
+    await Promise.all([back.close(), alice.close()])
   })
 
   t.test(`${storeUrl} a bind the moment the previous replay is out waits for its delivered marks`, async (t) => {
