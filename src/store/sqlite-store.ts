@@ -1,7 +1,9 @@
 // SQLite MessageStore (better-sqlite3): WAL, writes group-committed, and an append resolves
 // only once its row is in the fsynced WAL (see wal-sync.ts), so an acked message survives a
-// SIGKILL and a power cut. Reads see committed rows: a write is visible once its promise has
-// resolved, and may be a moment earlier (committed, its fdatasync still running).
+// SIGKILL and a power cut. The reads that hand mids to a client for recovery (headMid, since,
+// undelivered) run in the write queue and answer after the same fdatasync, so they never name
+// a message a power cut could take back (its mid would be given again). The REST reads see
+// committed rows, at most a moment before they are durable.
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
@@ -183,16 +185,19 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async headMid(uid: string): Promise<string> {
-    const row = this.sql.head.get(uid)
-    return row ? String(row.mid) : '0'
+    return this.enqueue(() => {
+      const row = this.sql.head.get(uid)
+      return row ? String(row.mid) : '0'
+    })
   }
 
   async since(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
-    return this.sql.since.all(uid, midBound(afterMid), limit).map(toMessage)
+    const after = midBound(afterMid)
+    return this.enqueue(() => this.sql.since.all(uid, after, limit).map(toMessage))
   }
 
   async undelivered(uid: string, limit: number): Promise<StoredMessage[]> {
-    return this.sql.undelivered.all(uid, limit).map(toMessage)
+    return this.enqueue(() => this.sql.undelivered.all(uid, limit).map(toMessage))
   }
 
   markDelivered(uid: string, mids: readonly string[]): Promise<void> {

@@ -8,6 +8,7 @@ import t from 'tap'
 import type { NewMessage } from '../../src/store/message-store.js'
 import { migrateSqlite } from '../../src/store/migrations/sqlite.js'
 import { SqliteMessageStore } from '../../src/store/sqlite-store.js'
+import type { WalSync } from '../../src/store/wal-sync.js'
 import { storeContract } from './contract.js'
 
 const root = await mkdtemp(join(tmpdir(), 'duet-sqlite-'))
@@ -192,4 +193,36 @@ t.test('sqlite: a purge that empties a conversation takes its read mark too', as
   t.same(marks(), [{ owner: 'b', peer: 'c' }], 'the emptied conversation lost its mark, the other kept it')
   await store.append(msg('a', 'b', 'new'))
   t.equal(await store.unreadCount('b', 'a'), 1)
+})
+
+t.test('sqlite: the recovery reads never name a message before its fdatasync is done', async (t) => {
+  const store = new SqliteMessageStore({ path: freshPath() })
+  t.teardown(() => store.close())
+  // Hold every fdatasync's answer until release: the rows are committed, not yet durable.
+  const walSync = (store as unknown as { walSync: WalSync }).walSync
+  const afterCommit = walSync.afterCommit.bind(walSync)
+  let release!: () => void
+  const synced = new Promise<void>((resolve) => (release = resolve))
+  let committed!: () => void
+  const commit = new Promise<void>((resolve) => (committed = resolve))
+  walSync.afterCommit = (done) => {
+    committed() // the append and the reads, submitted together, share one commit
+    afterCommit((error) => void synced.then(() => done(error)))
+  }
+  const appended = store.append(msg('a', 'b', 'not yet durable'))
+  let answered = 0
+  const reads = [store.headMid('b'), store.since('b', '0', 10), store.undelivered('b', 10)].map((read) =>
+    read.then((value) => {
+      answered++
+      return value
+    }),
+  )
+  await commit
+  await new Promise((resolve) => setImmediate(resolve)) // whatever could answer now has
+  t.equal(answered, 0, 'no read answers while the row is not durable')
+  release()
+  const { message } = await appended
+  const [head, since, undelivered] = await Promise.all(reads)
+  t.equal(head, message.mid)
+  t.same([since, undelivered].map((list) => (list as Array<{ mid: string }>).map((m) => m.mid)), [[message.mid], [message.mid]])
 })
