@@ -143,6 +143,8 @@ export class SqliteMessageStore implements MessageStore {
   /** Absent for `:memory:`, which has no file to sync. */
   private readonly walSync: WalSync | undefined
   private closed = false
+  /** Set by a failed fdatasync: nothing more is written or acknowledged. */
+  private stopped: Error | null = null
 
   constructor(options: SqliteStoreOptions) {
     this.logger = options.logger
@@ -255,6 +257,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async ping(): Promise<void> {
+    if (this.stopped) throw this.stopped
     this.sql.ping.get()
   }
 
@@ -269,6 +272,7 @@ export class SqliteMessageStore implements MessageStore {
 
   private enqueue<R>(exec: () => R): Promise<R> {
     if (this.closed) return Promise.reject(new Error('sqlite store is closed'))
+    if (this.stopped) return Promise.reject(this.stopped)
     return new Promise<R>((resolve, reject) => {
       let result: R
       this.batcher.push({
@@ -294,11 +298,16 @@ export class SqliteMessageStore implements MessageStore {
     if (!this.walSync) for (const write of batch) write.commit()
     else
       this.walSync.afterCommit((error) => {
-        // The rows are committed but may not survive a power cut, so they are not acknowledged:
-        // the sender gets a 500, and a resend with the same ref gets the stored mid back.
-        if (error) this.logger?.error({ err: error, size: batch.length }, 'sqlite WAL fdatasync failed')
+        // The rows are committed but may not survive a power cut, so they are not acknowledged.
+        // After a failed fdatasync the kernel may have dropped the pages it could not write, and
+        // a later fdatasync can succeed over the hole: the store stops (fails every write, ping
+        // and /readyz) until the server is restarted, as PostgreSQL does on a failed fsync.
+        if (error && !this.stopped) {
+          this.stopped = new Error('sqlite store stopped after a failed WAL fdatasync: restart the server', { cause: error })
+          this.logger?.fatal({ err: error, size: batch.length }, 'sqlite WAL fdatasync failed: store stopped')
+        }
         for (const write of batch) {
-          if (error) write.fail(error)
+          if (this.stopped) write.fail(this.stopped)
           else write.commit()
         }
       })

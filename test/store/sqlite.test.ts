@@ -226,3 +226,14 @@ t.test('sqlite: the recovery reads never name a message before its fdatasync is 
   t.equal(head, message.mid)
   t.same([since, undelivered].map((list) => (list as Array<{ mid: string }>).map((m) => m.mid)), [[message.mid], [message.mid]])
 })
+
+t.test('sqlite: after a failed fdatasync the store stops: no write is acknowledged until a restart', async (t) => {
+  const store = new SqliteMessageStore({ path: freshPath() })
+  t.teardown(() => store.close().catch(() => undefined))
+  await store.append(msg('a', 'b', 'before'))
+  ;(store as unknown as { walSync: WalSync }).walSync.close() // its descriptor is gone: fdatasync fails with EBADF
+  await t.rejects(store.append(msg('a', 'b', 'lost sync')), { cause: { code: 'EBADF' } })
+  await t.rejects(store.append(msg('a', 'b', 'after')), /store stopped after a failed WAL fdatasync/, 'later writes fail at once')
+  await t.rejects(store.markRead('b', 'a'), /store stopped/)
+  await t.rejects(store.ping(), /store stopped/, 'and /readyz says so')
+})
