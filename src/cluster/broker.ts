@@ -3,8 +3,12 @@
 import type { StoredMessage } from '../store/message-store.js'
 
 export type ClusterEvent =
-  /** Push a stored message to `to`'s connections on the receiving node. */
-  | { kind: 'deliver'; to: string; message: StoredMessage }
+  /**
+   * Push a stored message to `to`'s connections on the receiving node. `storedDelivered` is
+   * the delivered flag it was stored with: the receiving node corrects it to what happened
+   * there (absent from an older node: taken as true).
+   */
+  | { kind: 'deliver'; to: string; message: StoredMessage; storedDelivered?: boolean }
   /** Close one session on the receiving node (replaced by a newer bind, or kicked by an admin). */
   | { kind: 'close'; sessionId: string; reason: 'replaced' | 'kicked' }
   /** From the broker itself: the subscription was down and is back; events may have been missed. */

@@ -368,8 +368,8 @@ export class Hub {
    * when its subscription is back (resync) or at the recipient's next bind. `storedDelivered`
    * is what the append recorded from presence before the write; the recipient may have bound
    * or gone during it, and the flag is then set to what happened, so that the next bind does
-   * not miss the message (and seldom pushes it twice). A node asked to push sets the flag back
-   * to undelivered itself when it has no connection to push to (onClusterEvent).
+   * not miss the message (and seldom pushes it twice). A node asked to push sets the flag to
+   * what happened there itself (onClusterEvent).
    */
   private route(
     session: Session,
@@ -384,7 +384,7 @@ export class Hub {
     const entries = before.some((entry) => entry.node !== this.options.nodeId) ? before : this.presenceOf(to)
     const previous = session.publishTurn
     if (!(entries instanceof Promise) && previous === null) {
-      this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, entries))
+      this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, entries, storedDelivered))
       return undefined
     }
     // A second lookup can answer after the next message's publish: publishes wait for the
@@ -396,7 +396,8 @@ export class Hub {
       // Its own failure reached its sender's send; it must not stop this publish.
       if (previous !== null) await previous.catch(() => undefined)
       if (session.publishTurn === turn) session.publishTurn = null
-      this.settle(to, message, storedDelivered, pushedHere, list !== null && this.publishElsewhere(to, message, list))
+      const published = list !== null && this.publishElsewhere(to, message, list, storedDelivered)
+      this.settle(to, message, storedDelivered, pushedHere, published)
     })()
     session.publishTurn = turn
     return turn
@@ -404,8 +405,8 @@ export class Hub {
 
   /**
    * Sets the store's delivered flag to what happened, when that differs from what the append
-   * recorded. A push handed to another node counts as done if the flag already says so: that
-   * node sets it back when it finds no one to push to.
+   * recorded. A push handed to another node is that node's to settle: it is told the flag the
+   * message was stored with, and corrects it to what happened there.
    */
   private settle(to: string, message: StoredMessage, stored: boolean, pushedHere: boolean, published: boolean): void {
     const pushed = pushedHere || (published && stored)
@@ -419,12 +420,12 @@ export class Hub {
   }
 
   /** Asks every other node the recipient is on to push the message; true when there was one. */
-  private publishElsewhere(to: string, message: StoredMessage, entries: Sessions): boolean {
+  private publishElsewhere(to: string, message: StoredMessage, entries: Sessions, storedDelivered: boolean): boolean {
     let nodes: Set<string> | undefined
     for (const entry of entries) if (entry.node !== this.options.nodeId) (nodes ??= new Set()).add(entry.node)
     if (nodes === undefined) return false
     for (const node of nodes) {
-      this.options.broker.publish(node, { kind: 'deliver', to, message }).then(
+      this.options.broker.publish(node, { kind: 'deliver', to, message, storedDelivered }).then(
         (heard) => {
           if (!heard) this.undeliver(to, message, node, undefined)
         },
@@ -555,10 +556,13 @@ export class Hub {
 
   private onClusterEvent(event: ClusterEvent): void {
     if (event.kind === 'deliver') {
-      // The recipient left this node (or is still replaying a bind) since the sender looked:
-      // the next bind, wherever it is, must push the message.
-      if (!this.deliverToUser(event.to, event.message)) this.setDelivered(event.to, event.message.mid, false)
-      else if (!event.message.read) this.readOnArrival(event.to, event.message.from)
+      // The flag follows what happened here: the recipient left this node (or is still
+      // replaying a bind) since the sender looked, and the next bind must push the message;
+      // or the recipient bound here during the write, and the next bind must not.
+      const { to, message, storedDelivered = true } = event
+      const pushed = this.deliverToUser(to, message)
+      if (pushed !== storedDelivered) this.setDelivered(to, message.mid, pushed)
+      if (pushed && !message.read) this.readOnArrival(to, message.from)
       return
     }
     if (event.kind === 'resync') {

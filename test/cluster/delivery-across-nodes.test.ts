@@ -2,7 +2,8 @@
 // PostgreSQL (a schema of their own): a recipient on the other node who leaves while a
 // message to them is being stored still gets it at the next bind; a sender's messages keep
 // their order when presence lookups (before the write, or before the push) answer out of
-// order; a message stored unread while its recipient joined on the other node arrives read.
+// order; a message stored unread while its recipient joined on the other node arrives read;
+// one stored as not pushed while its recipient bound on the other node is pushed there once.
 import t from 'tap'
 import { startApp } from '../helpers/app.js'
 import { answered, gateCall } from '../helpers/gate.js'
@@ -116,4 +117,24 @@ t.test('a message stored unread just before its recipient joined on the other no
   const { conversations } = (await res.json()) as { conversations: Array<{ peer: string; unread: number }> }
   t.match(conversations, [{ peer: 'gina', unread: 0 }], 'read: the conversation was open when it arrived')
   await Promise.all([gina.close(), hugo.close()])
+})
+
+t.test('a recipient who binds on the other node during the write gets the message live, and not again', async (t) => {
+  const [a, b] = await twoNodes(t)
+  const ivan = await TestClient.bound(a.wsUrl, 'ivan')
+  // a has looked jill up (bound nowhere: stored as not pushed) and the write waits.
+  const write = gateCall(a.app.store, 'append', 1)
+  const sent = ivan.request({ type: 'send', touid: 'jill', msg: 'during the bind' })
+  await write.entered
+  const jill = await TestClient.bound(b.wsUrl, 'jill')
+  t.match(await jill.request({ type: 'exit' }), { code: 203 }, 'bound, with nothing to replay')
+  const flagged = answered(b.app.store, 'setDelivered', 1)
+  write.release()
+  const { mid } = await sent
+  t.match(await jill.nextCode(200), { msg: 'during the bind', mid }, 'pushed live by b')
+  await flagged // b marks it delivered: the push happened there
+  const again = await TestClient.bound(b.wsUrl, 'jill')
+  t.match(await again.request({ type: 'exit' }), { code: 203 })
+  t.same(again.frames, [], 'not pushed again at the next bind')
+  await Promise.all([jill.closed, again.close(), ivan.close()])
 })
