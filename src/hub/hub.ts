@@ -406,7 +406,9 @@ export class Hub {
   /**
    * Sets the store's delivered flag to what happened, when that differs from what the append
    * recorded. A push handed to another node is that node's to settle: it is told the flag the
-   * message was stored with, and corrects it to what happened there.
+   * message was stored with, and corrects it to what happened there (a node of an older
+   * version only sets it back to undelivered; a push it made stays undelivered: a duplicate
+   * at the next bind, not a loss).
    */
   private settle(to: string, message: StoredMessage, stored: boolean, pushedHere: boolean, published: boolean): void {
     const pushed = pushedHere || (published && stored)

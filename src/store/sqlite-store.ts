@@ -244,6 +244,7 @@ export class SqliteMessageStore implements MessageStore {
   async purgeBefore(ts: number): Promise<number> {
     let removed = 0
     for (;;) {
+      if (this.stopped) throw this.stopped
       const { changes } = this.sql.purgeChunk.run(ts, PURGE_CHUNK)
       removed += changes
       if (this.closed) return removed
@@ -286,6 +287,10 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   private commitBatch(batch: PendingWrite[]): void {
+    if (this.stopped) {
+      for (const write of batch) write.fail(this.stopped)
+      return
+    }
     try {
       this.applyAll.immediate(batch)
     } catch (error) {

@@ -235,5 +235,6 @@ t.test('sqlite: after a failed fdatasync the store stops: no write is acknowledg
   await t.rejects(store.append(msg('a', 'b', 'lost sync')), { cause: { code: 'EBADF' } })
   await t.rejects(store.append(msg('a', 'b', 'after')), /store stopped after a failed WAL fdatasync/, 'later writes fail at once')
   await t.rejects(store.markRead('b', 'a'), /store stopped/)
+  await t.rejects(store.purgeBefore(Date.now()), /store stopped/, 'retention does not write either')
   await t.rejects(store.ping(), /store stopped/, 'and /readyz says so')
 })
