@@ -11,8 +11,7 @@
 //           measured both from the actual send and from the scheduled time.
 //   idle:   N connections bind and stay idle; binds/s; the driver reads the server's RSS.
 import { createInterface } from 'node:readline'
-import type { WebSocket } from 'ws'
-import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client'
+import { WebSocket } from 'ws'
 import type { IdleResult, LoadConfig, LoadEvent, TrafficResult } from './types.js'
 import {
   AckedWsClient,
@@ -159,85 +158,80 @@ class WsClient extends AckedWsClient<boolean> implements Client {
   }
 }
 
-interface SioAck {
-  error?: unknown
-  code?: unknown
-}
-
-/** Socket.IO client: events bind/send with ack callbacks, 'message' for incoming messages. */
-class SioClient implements Client {
-  private inflight = 0
-  private nextRef = 0
-  private readonly payload: { uid: string; touid: string; msg: string; ref: string }
+/**
+ * Socket.IO 4 client speaking its wire protocol (Engine.IO 4 over a raw WebSocket) directly:
+ * socket.io-client cost the load generator more CPU per message than the server it measures,
+ * so the Socket.IO runs measured the load generator. Events as socket.io-client sends them:
+ * `42<id>["send",{...}]`, acked by `43<id>[{...}]`; the ack id is the message's ref. Engine.IO
+ * pings ("2") get their pong ("3"), so idle connections stay open.
+ */
+class SioClient extends AckedWsClient<boolean> implements Client {
+  private readonly payload: string
 
   private constructor(
     readonly uid: string,
     touid: string,
     msg: string,
-    private readonly socket: Socket,
+    ws: WebSocket,
     private readonly stats: Stats,
-    private readonly onAck: AckListener,
+    onAck: AckListener,
   ) {
-    this.payload = { uid, touid, msg, ref: '' }
+    super(ws, onAck)
+    this.payload = `["send",{"uid":${JSON.stringify(uid)},"touid":${JSON.stringify(touid)},"msg":${JSON.stringify(msg)},"ref":"`
   }
 
   static connect(cfg: LoadConfig, i: number, uid: string, touid: string, msg: string, stats: Stats, onAck: AckListener): Promise<SioClient> {
+    const url = `${cfg.url.replace(/^http/, 'ws').replace(/\/$/, '')}/socket.io/?EIO=4&transport=websocket`
     return new Promise((resolve, reject) => {
-      // localAddress and perMessageDeflate: false are passed through to `ws` by engine.io-client
-      // but missing from its types
-      type Opts = Omit<Partial<ManagerOptions & SocketOptions>, 'perMessageDeflate'> & {
-        localAddress: string
-        perMessageDeflate: false | { threshold: number }
-      }
-      const opts: Opts = {
-        transports: ['websocket'],
-        forceNew: true,
-        reconnection: false,
-        timeout: CONNECT_TIMEOUT_MS,
+      const ws = new WebSocket(url, {
         localAddress: localAddress(cfg.sourceAddrs, i),
-        perMessageDeflate: cfg.deflate ? { threshold: 0 } : false,
-      }
-      const socket = io(cfg.url, opts as Partial<ManagerOptions & SocketOptions>)
-      const binding = new Binding(uid, () => socket.close(), resolve, reject)
-      const fail = (err: Error): void => binding.fail(err)
-      socket.on('connect_error', (err: Error) => fail(new Error(`${uid}: ${err.message}`)))
-      socket.on('disconnect', (reason: string) => {
-        if (!binding.settled) fail(new Error(`${uid}: disconnected before bind (${reason})`))
-        else if (reason !== 'io client disconnect') stats.error(`disconnect-${reason}`)
+        perMessageDeflate: cfg.deflate,
+        skipUTF8Validation: true,
+        handshakeTimeout: CONNECT_TIMEOUT_MS,
       })
-      socket.on('message', () => stats.deliver())
-      socket.once('connect', () => {
-        socket.emit('bind', { uid, ref: 'bind' }, (reply: SioAck) => {
-          if (reply?.error === true || reply?.code !== 201) {
-            fail(new Error(`${uid}: bind refused: ${JSON.stringify(reply).slice(0, 300)}`))
-            return
-          }
-          binding.bound(new SioClient(uid, touid, msg, socket, stats, onAck))
-        })
+      const binding = new Binding<SioClient>(uid, () => ws.terminate(), resolve, reject)
+      const fail = (err: Error): void => binding.fail(err)
+      ws.on('error', (err) => fail(new Error(`${uid}@${url}: ${err.message}`)))
+      ws.on('close', (code) => {
+        if (!binding.settled) fail(new Error(`${uid}: closed before bind (${code})`))
+        else stats.error(`close-${code}`)
+      })
+      let client: SioClient | undefined
+      ws.on('message', (data: WebSocket.RawData) => {
+        const s = String(data)
+        if (client !== undefined) return client.onText(s)
+        if (s.startsWith('0{')) ws.send('40') // Engine.IO open: connect to the main namespace
+        else if (s.startsWith('40')) ws.send(`420["bind",{"uid":${JSON.stringify(uid)},"ref":"bind"}]`)
+        else if (s === '2') ws.send('3')
+        else if (s.startsWith('430[')) {
+          if (!s.includes('"code":201')) return fail(new Error(`${uid}: bind refused: ${s.slice(0, 300)}`))
+          client = new SioClient(uid, touid, msg, ws, stats, onAck)
+          binding.bound(client)
+        } else fail(new Error(`${uid}: unexpected Socket.IO packet before bind: ${s.slice(0, 200)}`))
       })
     })
-  }
-
-  pending(): number {
-    return this.inflight
   }
 
   send(scheduledAt: number): void {
-    this.payload.ref = String(this.nextRef++)
-    this.inflight++
+    const ref = this.newRef()
     this.stats.inflight++
-    const sentAt = performance.now()
-    this.socket.emit('send', this.payload, (reply: SioAck) => {
-      this.inflight--
-      const ok = reply?.error !== true && reply?.code === 204
-      if (!ok) this.stats.error(String(reply?.code))
-      this.stats.complete(sentAt, scheduledAt, ok)
-      this.onAck(this)
-    })
+    this.track(ref, performance.now(), scheduledAt)
+    this.ws.send(`42${ref}${this.payload}${ref}"}]`)
   }
 
-  close(): void {
-    this.socket.close()
+  protected settled(_ref: string, sentAt: number, scheduledAt: number, ok: boolean): void {
+    this.stats.complete(sentAt, scheduledAt, ok)
+  }
+
+  onText(s: string): void {
+    if (s.startsWith('43')) {
+      // an ack: 43<id>[{...}]
+      const ok = s.includes('"code":204')
+      if (!this.finish(s.slice(2, s.indexOf('[')), ok)) this.stats.error('unknown-ack')
+      else if (!ok) this.stats.error(/"code":(\d+)/.exec(s)?.[1] ?? 'bad-ack')
+    } else if (s.startsWith('42["message"')) this.stats.deliver()
+    else if (s === '2') this.ws.send('3')
+    else this.stats.error(`packet-${s.slice(0, 2)}`)
   }
 }
 

@@ -24,6 +24,12 @@ export default fp(
         components: {
           securitySchemes: {
             bearerAuth: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN for admin routes' },
+            userJwt: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'JWT',
+              description: "the JWT that binds as the path's uid, when JWT_SECRET or JWT_PUBLIC_KEY is set (else no auth)",
+            },
           },
         },
       },

@@ -4,7 +4,7 @@
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { HubMetrics } from '../src/hub/hub-metrics.js'
-import { LatencyHistogram, renderHistogram } from '../src/metrics/histogram.js'
+import { LatencyHistogram, labelValue, renderHistogram } from '../src/metrics/histogram.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,10 +34,9 @@ function processMetrics(): Registry {
 export default fp(
   async (app) => {
     const registry = new Registry()
-    // Every series says which node it comes from, as the logs and admin output do.
-    registry.setDefaultLabels({ node: app.config.nodeId })
     const registers = [registry]
-    const defaults = processMetrics()
+    // Every series says which node it comes from, as the logs and admin output do.
+    const node = `node="${labelValue(app.config.nodeId)}"`
 
     new Gauge({
       name: 'duet_connections',
@@ -121,11 +120,11 @@ export default fp(
     const histograms = (): string =>
       [
         renderHistogram('duet_message_delivery_seconds', 'From a message being stored to its live push to the recipient', [
-          ['', delivery],
+          [node, delivery],
         ]),
         renderHistogram('duet_store_write_seconds', 'Store append latency (durable commit included), by result', [
-          ['result="ok"', storeWrites.ok],
-          ['result="error"', storeWrites.error],
+          [`${node},result="ok"`, storeWrites.ok],
+          [`${node},result="error"`, storeWrites.error],
         ]),
       ].join('\n\n')
 
@@ -148,10 +147,14 @@ export default fp(
       delivered: (seconds) => delivery.observe(Math.max(0, seconds)),
     }
 
+    // This app's metrics and the process-wide defaults, rendered through one registry that
+    // adds the node label (merged once every metric above is registered).
+    const scraped = Registry.merge([registry, processMetrics()])
+    scraped.setDefaultLabels({ node: app.config.nodeId })
     app.decorate('metrics', {
       hub,
-      contentType: registry.contentType,
-      scrape: async () => `${await registry.metrics()}\n${histograms()}\n\n${await defaults.metrics()}`,
+      contentType: scraped.contentType,
+      scrape: async () => `${await scraped.metrics()}\n${histograms()}\n`,
     })
   },
   { name: 'metrics' },

@@ -11,3 +11,5 @@ export const ErrorResponse = Type.Object(
 )
 
 export const adminSecurity = [{ bearerAuth: [] }]
+/** A user route takes the user's JWT or ADMIN_TOKEN (plugins/user-auth.ts). */
+export const userSecurity: Array<Record<string, string[]>> = [{ userJwt: [] }, { bearerAuth: [] }]

@@ -3,7 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { Mid, Uid } from '../src/protocol/schemas.js'
-import { ErrorResponse } from './common-schemas.js'
+import { ErrorResponse, userSecurity } from './common-schemas.js'
 
 export const HISTORY_DEFAULT_LIMIT = 50
 export const HISTORY_MAX_LIMIT = 200
@@ -57,6 +57,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.userGuard,
       schema: {
         tags: ['users'],
+        security: userSecurity,
         summary: "The user's conversations, most recent first, with unread counts",
         params: Type.Object({ uid: Uid }),
         response: { 200: ConversationsResponse, ...errors },
@@ -86,6 +87,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       onRequest: app.userGuard,
       schema: {
         tags: ['users'],
+        security: userSecurity,
         summary: 'History of one conversation, newest first, paginated by mid',
         params: Type.Object({ uid: Uid, peer: Uid }),
         querystring: Type.Object({

@@ -1,5 +1,6 @@
 // Builds the Fastify instance: plugins (config, store, hub, websocket, auth, docs, metrics), then
 // routes, then the demo page's static files.
+import { parse } from 'node:querystring'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { checkExposure, loadConfig, type Config } from './config.js'
@@ -38,6 +39,16 @@ export function loggerOptions(config: Config): FastifyServerOptions['logger'] {
   }
 }
 
+/**
+ * Query strings as usual, except that an empty value counts as absent: a client that fills
+ * `?before=&limit=` for the first page gets the newest messages at the default page size.
+ */
+function parseQuery(str: string): Record<string, unknown> {
+  const query = parse(str)
+  for (const key of Object.keys(query)) if (query[key] === '') delete query[key]
+  return query
+}
+
 export async function build(options: BuildOptions = {}): Promise<FastifyInstance> {
   const config: Config = { ...loadConfig(options.env), ...options.config }
   // Throws ConfigError when exposed without auth or ADMIN_TOKEN and not ALLOW_INSECURE.
@@ -46,7 +57,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     logger: options.logger ?? loggerOptions(config),
     trustProxy: config.trustProxy,
     // uids go up to 128 characters, in paths too; longer ones must reach the schema (400).
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: { maxParamLength: 1024, querystringParser: parseQuery },
   }).withTypeProvider<TypeBoxTypeProvider>()
   if (insecure.length > 0) {
     app.log.error(

@@ -22,6 +22,10 @@ export interface Config {
   jwtPublicKey: string | undefined
   jwtIssuer: string | undefined
   jwtAudience: string | undefined
+  /** Seconds of clock skew allowed on exp and nbf. */
+  jwtClockTolerance: number
+  /** Refuse tokens without exp (else exp is checked when present). */
+  jwtRequireExp: boolean
   /** Refuse nothing at start even when exposed without auth (logged loudly). */
   allowInsecure: boolean
   /** Browser origins allowed to open /ws; undefined = any. */
@@ -58,7 +62,8 @@ type Env = Record<string, string | undefined>
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 export const DEFAULT_RATE_LIMIT = 200
-const JWT_SECRET_MIN = 32
+/** Shorter HS256 secrets are allowed, with a warning at start: they can be guessed offline. */
+export const JWT_SECRET_MIN = 32
 
 export const DEFAULT_STORE_URL = 'sqlite:./data/duet.db'
 
@@ -82,6 +87,8 @@ export function loadConfig(env: Env = process.env): Config {
     jwtPublicKey: read.optionalString('JWT_PUBLIC_KEY')?.replaceAll('\\n', '\n'),
     jwtIssuer: read.optionalString('JWT_ISSUER'),
     jwtAudience: read.optionalString('JWT_AUDIENCE'),
+    jwtClockTolerance: read.integer('JWT_CLOCK_TOLERANCE', 0, 0, 3600),
+    jwtRequireExp: read.boolean('JWT_REQUIRE_EXP', false),
     allowInsecure: read.boolean('ALLOW_INSECURE', false),
     allowedOrigins: read.optionalList('ALLOWED_ORIGINS'),
     rateLimit: read.integer('RATE_LIMIT', DEFAULT_RATE_LIMIT, 0, 1_000_000),
@@ -111,9 +118,6 @@ export function loadConfig(env: Env = process.env): Config {
       'REDIS_URL is set (cluster mode) but STORE_URL is not postgres://…: every node must share one store, ' +
         'or a message stored on one node is lost to the others. Set STORE_URL=postgres://user@host/db.',
     )
-  }
-  if (config.jwtSecret !== undefined && config.jwtSecret.length < JWT_SECRET_MIN) {
-    read.problem(`JWT_SECRET: expected at least ${JWT_SECRET_MIN} characters (HS256 needs a 256-bit key)`)
   }
   if (config.jwtSecret !== undefined && config.jwtPublicKey !== undefined) {
     read.problem('JWT_SECRET and JWT_PUBLIC_KEY: set one of them, not both')

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream'
 import t from 'tap'
 import { build, loggerOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
+import { signToken } from './helpers/tokens.js'
 import { TestClient } from './helpers/ws-client.js'
 
 type Line = Record<string, unknown>
@@ -66,4 +67,19 @@ t.test('pretty logs with LOG_PRETTY, JSON otherwise', async (t) => {
   t.ok(import.meta.resolve('pino-pretty'), 'pino-pretty is installed')
   const json = loggerOptions(loadConfig({ LOG_PRETTY: 'false' }))
   t.notOk((json as { transport?: unknown }).transport)
+})
+
+t.test('a JWT_SECRET shorter than 32 characters starts, with a warning, and verifies tokens', async (t) => {
+  const secret = 'short-secret'
+  const logs = new LogCapture()
+  const app = await build({ env: {}, config: { storeUrl: 'memory:', jwtSecret: secret }, logger: { level: 'info', stream: logs } })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const warning = await logs.next((l) => l.level === 40 && /JWT_SECRET has 12 characters/.test(String(l.msg)))
+  t.match(warning.msg, /can be guessed/)
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  const token = await signToken({ sub: 'amy' }, new TextEncoder().encode(secret))
+  const amy = await TestClient.bound(`ws://127.0.0.1:${address.port}/ws`, 'amy', { token })
+  await amy.close()
 })

@@ -19,6 +19,18 @@ t.test('every series names its node (NODE_ID)', async (t) => {
   const text = await (await fetch(`${url}/metrics`)).text()
   t.match(text, /^duet_connections\{node="node-7"\} /m)
   t.match(text, /^duet_binds_total\{node="node-7"\} /m)
+  t.match(text, /^duet_store_write_seconds_count\{node="node-7",result="ok"\} /m, 'the latency histograms')
+  t.match(text, /^nodejs_eventloop_lag_seconds\{node="node-7"\} /m, 'the default metrics')
+  const samples = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'))
+  t.ok(samples.length > 50)
+  t.same(
+    samples.filter((line) => !/[{,]node="node-7"[,}]/.test(line)),
+    [],
+    'no sample line without it',
+  )
+  const other = await startApp(t, { nodeId: 'a "quoted" \\ node' })
+  const escaped = await (await fetch(`${other.url}/metrics`)).text()
+  t.match(escaped, /^duet_message_delivery_seconds_count\{node="a \\"quoted\\" \\\\ node"\} 0$/m, 'label values escaped')
 })
 
 t.test('GET /metrics needs the admin token', async (t) => {
@@ -59,8 +71,8 @@ t.test('traffic shows up in the counters and histograms', async (t) => {
   t.equal(sample(text, 'duet_message_delivery_seconds_count'), 3)
   t.equal(sample(text, 'duet_store_write_seconds_count{result="ok"}'), 3)
   t.equal(sample(text, 'duet_store_write_seconds_bucket{le="+Inf",result="ok"}'), 3, 'store write histogram buckets')
-  t.match(text, /^nodejs_eventloop_lag_seconds \d/m, 'event-loop lag (default metrics)')
-  t.match(text, /^process_resident_memory_bytes \d/m)
+  t.match(text, /^nodejs_eventloop_lag_seconds\{node="[^"]+"\} \d/m, 'event-loop lag (default metrics)')
+  t.match(text, /^process_resident_memory_bytes\{node="[^"]+"\} \d/m)
 
   await Promise.all([stray.close(), alice.close(), bob.close()])
   await t.resolves(scrape())

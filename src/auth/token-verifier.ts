@@ -1,5 +1,6 @@
 // Verifies the JWT a client presents (on bind, or as a Bearer token on the user routes)
-// with jose: signature, exp (required), nbf, and iss/aud when configured; then that `sub` is the uid.
+// with jose: signature, exp and nbf when present (exp required with JWT_REQUIRE_EXP), and iss/aud
+// when configured; then that `sub` is the uid.
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { errors, jwtVerify, type JWTVerifyOptions } from 'jose'
 import { ConfigError } from '../config.js'
@@ -26,10 +27,9 @@ export interface TokenVerifierConfig {
   jwtPublicKey: string | undefined
   jwtIssuer: string | undefined
   jwtAudience: string | undefined
+  jwtClockTolerance: number
+  jwtRequireExp: boolean
 }
-
-/** Seconds of clock skew tolerated on exp and nbf. */
-export const CLOCK_TOLERANCE_S = 5
 
 /** A verifier for the configured key, or null when auth is off (open mode). */
 export function createTokenVerifier(config: TokenVerifierConfig): TokenVerifier | null {
@@ -71,9 +71,9 @@ class JwtVerifier implements TokenVerifier {
   ) {
     this.options = {
       algorithms: [...algorithms],
-      clockTolerance: CLOCK_TOLERANCE_S,
-      // A token without exp would be valid forever.
-      requiredClaims: ['exp', 'sub'],
+      // exp and nbf are checked whenever present; JWT_REQUIRE_EXP refuses tokens that never expire.
+      clockTolerance: config.jwtClockTolerance,
+      requiredClaims: config.jwtRequireExp ? ['exp', 'sub'] : ['sub'],
       ...(config.jwtIssuer !== undefined ? { issuer: config.jwtIssuer } : {}),
       ...(config.jwtAudience !== undefined ? { audience: config.jwtAudience } : {}),
     }

@@ -306,7 +306,9 @@ export class Hub {
       const state = this.recipientState(to, from, entries)
       delivered = state.delivered
       started = performance.now()
-      const appended = store.append({ from, to, msg: frame.msg, ref: frame.ref, read: state.read, delivered })
+      // An empty ref is echoed but names no message: it cannot make a resend of anything.
+      const ref = frame.ref === '' ? undefined : frame.ref
+      const appended = store.append({ from, to, msg: frame.msg, ref, read: state.read, delivered })
       submitted?.()
       const result = await appended
       stored = result.message
@@ -463,41 +465,60 @@ export class Hub {
     return true
   }
 
-  private async join(session: Session, frame: JoinFrame): Promise<void> {
+  /**
+   * A join or an exit changes the open conversation at once, in frame order; its reply waits
+   * until the join or exit before it has replied (a join replies once the store has marked
+   * the conversation read), so `202` and `203` arrive in the order the frames were sent.
+   */
+  private inReplyTurn(session: Session, work: (before: Promise<void> | null) => Promise<void>): Promise<void> {
+    const turn = work(session.replyTurn)
+    session.replyTurn = turn
+    return turn.finally(() => {
+      if (session.replyTurn === turn) session.replyTurn = null
+    })
+  }
+
+  private join(session: Session, frame: JoinFrame): Promise<void> {
     const uid = session.uid!
     // Open first, so that a message arriving while the store marks the rest is read too.
     const previous = session.joined
     const attempt = ++session.joins
     session.joined = frame.touid
-    try {
-      await Promise.all([this.options.store.markRead(uid, frame.touid), this.publishJoined(session)])
-    } catch (err) {
-      this.options.logger.error({ err, session: session.id, uid }, 'store markRead failed')
-      // Not joined after all, as the 500 says: back to the conversation open before, unless
-      // a later join or exit has moved on already. (Messages that arrived meanwhile were
-      // marked read on arrival and stay so.)
-      if (attempt === session.joins && session.joined === frame.touid) {
-        session.joined = previous
-        this.track(this.publishJoined(session))
+    return this.inReplyTurn(session, async (before) => {
+      try {
+        await Promise.all([this.options.store.markRead(uid, frame.touid), this.publishJoined(session)])
+      } catch (err) {
+        this.options.logger.error({ err, session: session.id, uid }, 'store markRead failed')
+        // Not joined after all, as the 500 says: back to the conversation open before, unless
+        // a later join or exit has moved on already. (Messages that arrived meanwhile were
+        // marked read on arrival and stay so.)
+        if (attempt === session.joins && session.joined === frame.touid) {
+          session.joined = previous
+          this.track(this.publishJoined(session))
+        }
+        await before
+        this.reply(session, Code.INTERNAL, 'join', 'internal error: join again', { ref: frame.ref })
+        return
       }
-      this.reply(session, Code.INTERNAL, 'join', 'internal error: join again', { ref: frame.ref })
-      return
-    }
-    this.reply(session, Code.JOINED, 'join', 'joined', { uid, touid: frame.touid, ref: frame.ref })
+      await before
+      this.reply(session, Code.JOINED, 'join', 'joined', { uid, touid: frame.touid, ref: frame.ref })
+    })
   }
 
   /**
-   * Leaves whatever conversation is open; a `touid` in the frame is ignored. Answered at
-   * once, in frame order with the replies around it: this node stops marking read now, and
-   * while the Redis connection is ready the presence write is on it before the 203 is on the
-   * client's (replies go out at the end of the turn), so a message sent after the 203 is
-   * normally looked up after it.
+   * Leaves whatever conversation is open; a `touid` in the frame is ignored. Takes effect at
+   * once: this node stops marking read now, and while the Redis connection is ready the
+   * presence write is on it before the 203 is on the client's (replies go out at the end of
+   * the turn), so a message sent after the 203 is normally looked up after it. The 203 itself
+   * waits for the reply of a join sent before it.
    */
   private exit(session: Session, frame: ExitFrame): void {
     const left = session.joined ?? ''
     session.joined = null
     this.track(this.publishJoined(session))
-    this.reply(session, Code.EXITED, 'exit', 'exited', { uid: session.uid ?? '', touid: left, ref: frame.ref })
+    const reply = (): void => this.reply(session, Code.EXITED, 'exit', 'exited', { uid: session.uid ?? '', touid: left, ref: frame.ref })
+    if (session.replyTurn === null) reply()
+    else this.track(this.inReplyTurn(session, (before) => before!.then(reply)))
   }
 
   /** Tells presence which conversation is open, so senders on other nodes mark read. */

@@ -48,6 +48,8 @@ export class Session {
   storeTurn: Promise<void> | null = null
   /** Resolves once the latest send's cross-node publish is made; null when none is pending. */
   publishTurn: Promise<void> | null = null
+  /** Resolves once the latest join or exit has replied; null when none is pending. */
+  replyTurn: Promise<void> | null = null
   /** Live messages that arrived during the bind replay; null when not replaying. */
   held: HeldFrame[] | null = null
   closed = false

@@ -37,6 +37,11 @@ export class LatencyHistogram {
   }
 }
 
+/** A label value escaped for the text format (backslash, double quote, newline). */
+export function labelValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+}
+
 /** One histogram metric in the text format: HELP, TYPE, then every labelled series. */
 export function renderHistogram(name: string, help: string, series: ReadonlyArray<[labels: string, histogram: LatencyHistogram]>): string {
   const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} histogram`]

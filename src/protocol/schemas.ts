@@ -17,7 +17,8 @@ export const BindFrame = Type.Object(
     type: Type.Literal('bind'),
     uid: Uid,
     token: Type.Optional(Type.String({ maxLength: 8192, description: 'JWT whose `sub` is `uid` (when auth is on)' })),
-    since: Type.Optional(Mid),
+    // Any string of digits: one beyond every mid the store could hold is still a position (reset).
+    since: Type.Optional(Type.String({ pattern: '^[0-9]{1,64}$', description: 'the highest mid the client has seen' })),
     ref: Type.Optional(Ref),
   },
   { $id: 'BindFrame', description: 'Bind this connection to `uid`.' },

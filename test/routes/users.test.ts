@@ -42,6 +42,12 @@ t.test('conversations and history', async (t) => {
   t.ok(readPage.messages.filter((m) => m.to === 'bob').every((m) => m.read))
   t.equal(readPage.messages.length, 6, 'default limit covers the whole short history')
 
+  const blank = (await (await fetch(`${url}/users/bob/conversations/alice/messages?before=&limit=`)).json()) as HistoryBody
+  t.same(
+    blank.messages.map((m) => m.mid),
+    readPage.messages.map((m) => m.mid),
+    'empty before and limit count as absent: the newest page at the default size',
+  )
   t.equal((await fetch(`${url}/users/bob/conversations/alice/messages?limit=0`)).status, 400)
   t.equal((await fetch(`${url}/users/bob/conversations/alice/messages?before=abc`)).status, 400)
   const capped = (await (await fetch(`${url}/users/bob/conversations/alice/messages?limit=100000`)).json()) as HistoryBody

@@ -33,7 +33,6 @@ t.test('HS256: every bad token gets 406 and leaves the connection unbound', asyn
     ['unsigned: alg none', { uid: 'alice', token: unsignedToken('alice') }, /invalid/],
     ['expired', { uid: 'alice', token: await signToken({ sub: 'alice', expiresIn: -60 }) }, /expired/],
     ['nbf in the future', { uid: 'alice', token: await signToken({ sub: 'alice', notBefore: 3600 }) }, /nbf/],
-    ['no exp', { uid: 'alice', token: await signToken({ sub: 'alice', expiresIn: null }) }, /invalid/],
     ['no sub', { uid: 'alice', token: await signToken({}) }, /invalid/],
     ['wrong sub', { uid: 'alice', token: await signToken({ sub: 'mallory' }) }, /another uid/],
   ]
@@ -47,6 +46,26 @@ t.test('HS256: every bad token gets 406 and leaves the connection unbound', asyn
   const ok = await tryBind(wsUrl, { uid: 'alice', token: await signToken({ sub: 'alice' }) })
   t.equal(ok.code, 201, 'a valid token binds')
   t.notOk(ok.unbound)
+})
+
+t.test('exp and nbf: checked when present, with no clock tolerance unless JWT_CLOCK_TOLERANCE', async (t) => {
+  const strict = await startApp(t, { jwtSecret: TEST_SECRET })
+  const bind = async (wsUrl: string, claims: Parameters<typeof signToken>[0]): Promise<number> =>
+    (await tryBind(wsUrl, { uid: 'u', token: await signToken({ sub: 'u', ...claims }) })).code
+  t.equal(await bind(strict.wsUrl, { expiresIn: -2 }), 406, 'expired 2 s ago')
+  t.equal(await bind(strict.wsUrl, { notBefore: 3 }), 406, 'valid in 3 s')
+  t.equal(await bind(strict.wsUrl, { expiresIn: null }), 201, 'a token without exp binds')
+  const tolerant = await startApp(t, { jwtSecret: TEST_SECRET, jwtClockTolerance: 30 })
+  t.equal(await bind(tolerant.wsUrl, { expiresIn: -2 }), 201, 'expired 2 s ago, within 30 s of skew')
+  t.equal(await bind(tolerant.wsUrl, { notBefore: 3 }), 201, 'valid in 3 s, within 30 s of skew')
+  t.equal(await bind(tolerant.wsUrl, { expiresIn: -60 }), 406, 'expired beyond the skew')
+  const requireExp = await startApp(t, { jwtSecret: TEST_SECRET, jwtRequireExp: true })
+  const noExp = await tryBind(requireExp.wsUrl, { uid: 'u', token: await signToken({ sub: 'u', expiresIn: null }) })
+  t.equal(noExp.code, 406, 'JWT_REQUIRE_EXP refuses a token without exp')
+  t.match(noExp.msg, /invalid/)
+  t.equal(await bind(requireExp.wsUrl, {}), 201, 'and takes one with exp')
+  t.match(loadConfig({ JWT_CLOCK_TOLERANCE: '30', JWT_REQUIRE_EXP: 'true' }), { jwtClockTolerance: 30, jwtRequireExp: true })
+  t.match(loadConfig({}), { jwtClockTolerance: 0, jwtRequireExp: false })
 })
 
 t.test("a forged bind for a live uid does not kick the victim's session", async (t) => {
@@ -89,7 +108,7 @@ for (const kind of ['rsa', 'ec'] as const) {
 }
 
 t.test('bad JWT configuration stops the start', async (t) => {
-  t.throws(() => loadConfig({ JWT_SECRET: 'short' }), /JWT_SECRET/)
+  t.throws(() => loadConfig({ JWT_CLOCK_TOLERANCE: '-1' }), /JWT_CLOCK_TOLERANCE/)
   t.throws(() => loadConfig({ JWT_SECRET: TEST_SECRET, JWT_PUBLIC_KEY: 'x' }), /one of them/)
   await t.rejects(build({ env: {}, config: { storeUrl: 'memory:', jwtPublicKey: 'not a pem' }, logger: false }), /JWT_PUBLIC_KEY/)
 })

@@ -76,6 +76,31 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       t.same(await store.since('b', '99999999999999999999999', 10), [], 'a cursor beyond every mid matches nothing')
     })
 
+    t.test('since and headMid over many senders: every cursor and limit, in mid order', async (t) => {
+      const store = await open(t)
+      // Senders in an order unlike their names, the recipient among them, bursts of one sender.
+      const senders = ['m', 'b', 'z', 'x', 'a', 'x', 'x', 'b', 'q', 'x', 'z', 'a', 'm', 'b']
+      const inbox: StoredMessage[] = []
+      const replies: StoredMessage[] = []
+      for (const [i, from] of senders.entries()) {
+        inbox.push((await store.append(msg(from, 'x', { msg: `m${i}` }))).message)
+        replies.push((await store.append(msg('x', from === 'x' ? 'b' : from, { msg: `reply${i}` }))).message)
+        t.equal(await store.headMid('x'), inbox[inbox.length - 1]!.mid, `headMid after message ${i}`)
+      }
+      // Cursors at x's own messages and between them (the mids of other users' messages).
+      for (const cursor of ['0', ...mids(inbox), ...mids(replies)]) {
+        const after = inbox.filter((m) => BigInt(m.mid) > BigInt(cursor))
+        for (const limit of [1, 2, 3, 5, 100]) {
+          t.same(mids(await store.since('x', cursor, limit)), mids(after.slice(0, limit)), `since ${cursor}, limit ${limit}`)
+        }
+      }
+      t.same(
+        (await store.since('x', inbox[3]!.mid, 2)).map((m) => m.msg),
+        ['m4', 'm5'],
+        'each mid comes with its own message',
+      )
+    })
+
     t.test('undelivered and markDelivered', async (t) => {
       const store = await open(t)
       const m1 = (await store.append(msg('a', 'b', { msg: '1' }))).message

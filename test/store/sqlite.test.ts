@@ -132,7 +132,7 @@ t.test('sqlite: every acked append survives SIGKILL', async (t) => {
   )
 })
 
-t.test('sqlite: a version-1 database keeps its messages, read state and refs through migration 2', async (t) => {
+t.test('sqlite: a version-1 database keeps its messages, read state and refs through the later migrations', async (t) => {
   const path = freshPath()
   mkdirSync(dirname(path), { recursive: true })
   const old = new Database(path)
@@ -154,6 +154,8 @@ t.test('sqlite: a version-1 database keeps its messages, read state and refs thr
       ['unread', false],
     ],
   )
+  t.equal(await store.headMid('b'), '2')
+  t.same((await store.since('b', '1', 10)).map((m) => m.msg), ['unread'])
   t.equal(await store.unreadCount('b', 'a'), 1)
   t.same(
     (await store.conversations('b')).map((c) => [c.peer, c.unread]),
@@ -166,6 +168,15 @@ t.test('sqlite: a version-1 database keeps its messages, read state and refs thr
   t.equal(resend.duplicate, true, 'a ref stored before the migration still deduplicates')
   t.equal(await store.markRead('b', 'a'), 1)
   t.equal(await store.unreadCount('b', 'a'), 0)
+  await store.close()
+  const migrated = new Database(path, { readonly: true })
+  t.teardown(() => migrated.close())
+  t.equal(migrated.pragma('user_version', { simple: true }), 3)
+  t.same(
+    migrated.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'duet_messages' ORDER BY name`).pluck().all(),
+    ['duet_messages_recipient_pair', 'duet_messages_sender_ref', 'duet_messages_undelivered'],
+    'an insert writes two indexes, and the partial one only for a message not pushed',
+  )
 })
 
 t.test('sqlite: a purge that empties a conversation takes its read mark too', async (t) => {

@@ -119,7 +119,11 @@ t.test('bind with since ahead of the store: reset, and undelivered messages stil
   t.match(await back.next(), { code: 200, msg: 'one', mid: one.mid, offline: true })
   t.match(await back.next(), { code: 200, msg: 'two', mid: two.mid, offline: true })
   await assertNothingMore(t, back, 'nothing replayed by since: the delivered message is not sent')
-  await Promise.all([back.close(), alice.close()])
+  const far = await TestClient.connect(wsUrl)
+  const huge = '9'.repeat(30)
+  t.match(await far.request({ type: 'bind', uid: 'bob', since: huge }), { code: 201, mid: two.mid, reset: true }, 'beyond any int64: reset too')
+  t.match(await far.request({ type: 'bind', uid: 'bob', since: '9'.repeat(65) }), { code: 400 }, 'past 64 digits: refused')
+  await Promise.all([back.close(), far.close(), alice.close()])
 })
 
 t.test('bind with since: never-pushed messages at or below since first, then everything above, ascending', async (t) => {
@@ -261,3 +265,32 @@ for (const storeUrl of ['memory:', 'sqlite::memory:']) {
     await Promise.all([bob.closed, again.close(), alice.close()])
   })
 }
+
+t.test('join and exit are answered in the order they were sent, even while the join waits for the store', async (t) => {
+  const { app, url, wsUrl } = await startApp(t)
+  const alice = await TestClient.bound(wsUrl, 'alice')
+  const bob = await TestClient.bound(wsUrl, 'bob')
+  await alice.request({ type: 'send', touid: 'bob', msg: 'unread' })
+  const { entered, release } = gateCall(app.store, 'markRead')
+  bob.send({ type: 'join', touid: 'alice', ref: 'j' })
+  await entered // the join is waiting for the store
+  bob.send({ type: 'exit', ref: 'e' })
+  bob.send({ type: 'join', touid: 'carol', ref: 'j2' })
+  // Answered at once: by then the server has taken the exit and the second join.
+  t.match(await bob.request({ type: 'send', msg: 'no touid' }), { code: 400 })
+  release()
+  const reply = (): Promise<Frame> => bob.next((f) => f.code !== 200) // not the message pushed to bob
+  const replies = [await reply(), await reply(), await reply()]
+  t.same(
+    replies.map((f) => [f.code, f.ref, f.touid]),
+    [
+      [202, 'j', 'alice'],
+      [203, 'e', 'alice'],
+      [202, 'j2', 'carol'],
+    ],
+    'replies in frame order',
+  )
+  const sessions = (await (await fetch(`${url}/admin/sessions`)).json()) as { sessions: Array<{ uid: string; joined: string | null }> }
+  t.equal(sessions.sessions.find((s) => s.uid === 'bob')?.joined, 'carol', 'the last frame decides what is open')
+  await Promise.all([alice.close(), bob.close()])
+})

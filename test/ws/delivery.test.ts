@@ -155,6 +155,20 @@ for (const kind of STORE_KINDS) {
       await bob.close()
     })
 
+    t.test('an empty ref is echoed but makes no resend: each such message is stored', async (t) => {
+      const { app, wsUrl } = await startApp(t, { storeUrl: await storeUrl(t, kind) })
+      const alice = await TestClient.bound(wsUrl, 'alice')
+      const first = alice.next((f) => f.code === 204)
+      alice.send({ type: 'send', touid: 'bob', msg: 'one', ref: '' })
+      t.match(await first, { code: 204, ref: '' })
+      const second = alice.next((f) => f.code === 204)
+      alice.send({ type: 'send', touid: 'bob', msg: 'two', ref: '' })
+      const ack = await second
+      t.not(ack.mid, (await first).mid, 'a new mid')
+      t.same((await app.store.history('bob', 'alice', null, 10)).map((m) => m.msg), ['two', 'one'], 'both stored')
+      await alice.close()
+    })
+
     t.test('join marks read and keeps new ones read; exit makes them unread again', async (t) => {
       const { app, wsUrl } = await startApp(t, { storeUrl: await storeUrl(t, kind) })
       const alice = await TestClient.bound(wsUrl, 'alice')
