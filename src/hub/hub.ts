@@ -257,7 +257,8 @@ export class Hub {
     const bound = replyFrame(Code.BOUND, 'bind', 'bound', { uid, ref: frame.ref })
     bound.mid = head
     if (reset) bound.reset = true
-    session.send(encodeFrame(bound))
+    // Frames after a bind wait for it (session.queued), so no reply is owed before this one.
+    session.reply(session.reserveReply(), encodeFrame(bound))
     this.options.metrics?.frameOut('bind', Code.BOUND)
 
     const { sent, complete } = await this.backlog.send(session, uid, reset ? undefined : frame.since)
@@ -277,8 +278,9 @@ export class Hub {
   private async send(session: Session, from: string, frame: SendFrame): Promise<void> {
     const { store, maxMessageLength, metrics } = this.options
     const to = frame.touid
+    const slot = session.reserveReply()
     if (charLength(frame.msg, maxMessageLength) > maxMessageLength) {
-      this.reply(session, Code.TOO_LONG, 'send', `msg: longer than ${maxMessageLength} characters`, { ref: frame.ref })
+      this.reply(session, Code.TOO_LONG, 'send', `msg: longer than ${maxMessageLength} characters`, { ref: frame.ref }, slot)
       return
     }
     let stored: StoredMessage
@@ -318,15 +320,24 @@ export class Hub {
       submitted?.() // a store that threw at once must not hold this connection's next sends
       if (started > 0) metrics?.storeWrite((performance.now() - started) / 1000, false)
       this.options.logger.error({ err, session: session.id, uid: from }, 'store append failed')
-      this.reply(session, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref })
+      this.reply(session, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref }, slot)
       return
     }
     const ack = replyFrame(Code.SENT, 'send', '', { uid: from, touid: to, ref: frame.ref })
     ack.mid = stored.mid
     ack.ts = stored.ts
-    session.send(encodeFrame(ack))
     metrics?.frameOut('send', Code.SENT)
-    if (duplicate) return
+    if (duplicate) {
+      session.reply(slot, encodeFrame(ack))
+      return
+    }
+    if (to === from) {
+      // To yourself: the 200 must not overtake its 204, which may wait for an earlier reply.
+      const push = (): void => this.track(this.route(session, to, stored, entries, delivered) ?? Promise.resolve())
+      session.reply(slot, encodeFrame(ack), push)
+      return
+    }
+    session.reply(slot, encodeFrame(ack))
     const routing = this.route(session, to, stored, entries, delivered)
     if (routing !== undefined) await routing
   }
@@ -466,43 +477,31 @@ export class Hub {
   }
 
   /**
-   * A join or an exit changes the open conversation at once, in frame order; its reply waits
-   * until the join or exit before it has replied (a join replies once the store has marked
-   * the conversation read), so `202` and `203` arrive in the order the frames were sent.
+   * Opens the conversation at once, in frame order; the 202 goes out once the store has marked
+   * it read (a later frame's reply waits for it: replies keep frame order).
    */
-  private inReplyTurn(session: Session, work: (before: Promise<void> | null) => Promise<void>): Promise<void> {
-    const turn = work(session.replyTurn)
-    session.replyTurn = turn
-    return turn.finally(() => {
-      if (session.replyTurn === turn) session.replyTurn = null
-    })
-  }
-
-  private join(session: Session, frame: JoinFrame): Promise<void> {
+  private async join(session: Session, frame: JoinFrame): Promise<void> {
     const uid = session.uid!
+    const slot = session.reserveReply()
     // Open first, so that a message arriving while the store marks the rest is read too.
     const previous = session.joined
     const attempt = ++session.joins
     session.joined = frame.touid
-    return this.inReplyTurn(session, async (before) => {
-      try {
-        await Promise.all([this.options.store.markRead(uid, frame.touid), this.publishJoined(session)])
-      } catch (err) {
-        this.options.logger.error({ err, session: session.id, uid }, 'store markRead failed')
-        // Not joined after all, as the 500 says: back to the conversation open before, unless
-        // a later join or exit has moved on already. (Messages that arrived meanwhile were
-        // marked read on arrival and stay so.)
-        if (attempt === session.joins && session.joined === frame.touid) {
-          session.joined = previous
-          this.track(this.publishJoined(session))
-        }
-        await before
-        this.reply(session, Code.INTERNAL, 'join', 'internal error: join again', { ref: frame.ref })
-        return
+    try {
+      await Promise.all([this.options.store.markRead(uid, frame.touid), this.publishJoined(session)])
+    } catch (err) {
+      this.options.logger.error({ err, session: session.id, uid }, 'store markRead failed')
+      // Not joined after all, as the 500 says: back to the conversation open before, unless
+      // a later join or exit has moved on already. (Messages that arrived meanwhile were
+      // marked read on arrival and stay so.)
+      if (attempt === session.joins && session.joined === frame.touid) {
+        session.joined = previous
+        this.track(this.publishJoined(session))
       }
-      await before
-      this.reply(session, Code.JOINED, 'join', 'joined', { uid, touid: frame.touid, ref: frame.ref })
-    })
+      this.reply(session, Code.INTERNAL, 'join', 'internal error: join again', { ref: frame.ref }, slot)
+      return
+    }
+    this.reply(session, Code.JOINED, 'join', 'joined', { uid, touid: frame.touid, ref: frame.ref }, slot)
   }
 
   /**
@@ -516,9 +515,7 @@ export class Hub {
     const left = session.joined ?? ''
     session.joined = null
     this.track(this.publishJoined(session))
-    const reply = (): void => this.reply(session, Code.EXITED, 'exit', 'exited', { uid: session.uid ?? '', touid: left, ref: frame.ref })
-    if (session.replyTurn === null) reply()
-    else this.track(this.inReplyTurn(session, (before) => before!.then(reply)))
+    this.reply(session, Code.EXITED, 'exit', 'exited', { uid: session.uid ?? '', touid: left, ref: frame.ref })
   }
 
   /** Tells presence which conversation is open, so senders on other nodes mark read. */
@@ -636,7 +633,11 @@ export class Hub {
     }
   }
 
-  private reply(session: Session, code: Code, type: string, msg: string, fields: ReplyFields = {}): void {
+  /**
+   * A direct reply to a client frame, in frame order: after the replies of earlier frames
+   * (`slot`, taken when the frame arrived, for a reply that had to wait), else at once.
+   */
+  private reply(session: Session, code: Code, type: string, msg: string, fields: ReplyFields = {}, slot = session.reserveReply()): void {
     // `uid` is the bound uid on every reply unless the reply names another.
     const frame = replyFrame(code, type, msg, { uid: session.uid ?? '', ...fields })
     this.options.metrics?.frameOut(frame.type, code)
@@ -645,7 +646,7 @@ export class Hub {
       const level = code === Code.RATE_LIMITED ? 'debug' : 'info'
       this.options.logger[level]({ session: session.id, uid: session.uid, code, type: frame.type, reason: msg }, 'error reply')
     }
-    session.send(encodeFrame(frame))
+    session.reply(slot, encodeFrame(frame))
   }
 
   /** Counts the work until it settles: one `then` with shared handlers, no closure per frame. */

@@ -34,6 +34,11 @@ export interface HeldFrame {
   data: string
 }
 
+interface ParkedReply {
+  data: string
+  after: (() => void) | null
+}
+
 export class Session {
   readonly id = randomUUID()
   readonly connectedAt = Date.now()
@@ -48,13 +53,16 @@ export class Session {
   storeTurn: Promise<void> | null = null
   /** Resolves once the latest send's cross-node publish is made; null when none is pending. */
   publishTurn: Promise<void> | null = null
-  /** Resolves once the latest join or exit has replied; null when none is pending. */
-  replyTurn: Promise<void> | null = null
   /** Live messages that arrived during the bind replay; null when not replaying. */
   held: HeldFrame[] | null = null
   closed = false
   /** Bind frames seen on this connection, successful or not. */
   bindAttempts = 0
+  /** Reply slots handed out, and the next one to go out: replies leave in frame order. */
+  private replySlots = 0
+  private nextReply = 0
+  /** Replies ready before an earlier one, by slot; null while none waits. */
+  private parked: Map<number, ParkedReply> | null = null
 
   constructor(
     readonly connection: Connection,
@@ -63,6 +71,35 @@ export class Session {
     /** Null when frames are not rate limited. */
     readonly rate: FrameRateLimit | null = null,
   ) {}
+
+  /**
+   * A slot for the reply of the frame being handled now, taken in frame order: a frame whose
+   * reply must wait (a send for the store, a join for its read marks) takes it on arrival.
+   */
+  reserveReply(): number {
+    return this.replySlots++
+  }
+
+  /**
+   * Sends the reply for `slot` once every earlier slot's reply has gone out, and then runs
+   * `after` (what must not reach the client before this reply).
+   */
+  reply(slot: number, data: string, after: (() => void) | null = null): void {
+    if (slot !== this.nextReply) {
+      this.parked ??= new Map()
+      this.parked.set(slot, { data, after })
+      return
+    }
+    this.send(data)
+    this.nextReply++
+    after?.()
+    for (let next = this.parked?.get(this.nextReply); next !== undefined; next = this.parked?.get(this.nextReply)) {
+      this.parked!.delete(this.nextReply++)
+      this.send(next.data)
+      next.after?.()
+    }
+    if (this.parked?.size === 0) this.parked = null
+  }
 
   /** False when the frame was dropped: the connection is closing or closed. */
   send(data: string): boolean {
