@@ -58,12 +58,15 @@ export class MemoryMessageStore implements MessageStore {
   /** Seqs of each pair, both directions, ascending: keyed (lower uid, higher uid). */
   private readonly byPair: TwoLevel<number[]> = new Map()
   private readonly peers = new Map<string, Set<string>>()
-  /** sender -> (recipient, ref) -> seq: a ref is unique per conversation. */
-  private readonly byRef: TwoLevel<number> = new Map()
+  /**
+   * sender -> recipient -> ref -> seq: a ref is unique per conversation. Keyed by the ref
+   * string as parsed, so a message keeps no key string of its own (one less heap object each).
+   */
+  private readonly byRef: TwoLevel<Map<string, number>> = new Map()
 
   async append(input: NewMessage): Promise<AppendResult> {
-    const refKey = input.ref === undefined ? undefined : `${input.to}\u0000${input.ref}`
-    const existing = refKey === undefined ? undefined : lookup(this.byRef, input.from, refKey)
+    const refs = input.ref === undefined ? undefined : lookup(this.byRef, input.from, input.to)
+    const existing = refs?.get(input.ref!)
     if (existing !== undefined) return { message: this.view(existing), duplicate: true }
 
     const seq = ++this.seq
@@ -85,7 +88,10 @@ export class MemoryMessageStore implements MessageStore {
       setFor(this.peers, from).add(to)
       setFor(this.peers, to).add(from)
     }
-    if (refKey !== undefined) put(this.byRef, from, refKey, seq)
+    if (input.ref !== undefined) {
+      if (refs !== undefined) refs.set(input.ref, seq)
+      else put(this.byRef, from, to, new Map([[input.ref, seq]]))
+    }
     return { message: this.view(seq), duplicate: false }
   }
 
@@ -186,9 +192,12 @@ export class MemoryMessageStore implements MessageStore {
       }
       if (byHigh.size === 0) this.byPair.delete(low)
     }
-    for (const [sender, byRef] of this.byRef) {
-      for (const [ref, seq] of byRef) if (!keep(seq)) byRef.delete(ref)
-      if (byRef.size === 0) this.byRef.delete(sender)
+    for (const [sender, byRecipient] of this.byRef) {
+      for (const [recipient, refs] of byRecipient) {
+        for (const [ref, seq] of refs) if (!keep(seq)) refs.delete(ref)
+        if (refs.size === 0) byRecipient.delete(recipient)
+      }
+      if (byRecipient.size === 0) this.byRef.delete(sender)
     }
     return removed
   }
