@@ -108,21 +108,26 @@ export class Hub {
     if (session.uid !== null) this.unregister(session)
   }
 
-  /** One text frame from the client. Rate limited here, once, on arrival. */
+  /**
+   * One text frame from the client. Rate limited here, once, on arrival, where it also takes
+   * the slot its reply will leave in: replies keep frame order (Session.reply).
+   */
   handle(session: Session, data: string): void {
-    if (session.closed || this.overRate(session, data)) return
-    this.process(session, data)
+    if (session.closed) return
+    const slot = session.reserveReply()
+    if (!this.overRate(session, data, slot)) this.process(session, data, slot)
   }
 
   /** A frame the transport refused before parsing (binary, for one). */
   refuse(session: Session, code: Code, msg: string): void {
-    if (session.closed || this.overRate(session, '')) return
-    this.reply(session, code, '', msg)
+    if (session.closed) return
+    const slot = session.reserveReply()
+    if (!this.overRate(session, '', slot)) this.reply(session, slot, code, '', msg)
   }
 
-  private process(session: Session, data: string): void {
+  private process(session: Session, data: string, slot: number): void {
     if (session.queued !== null) {
-      session.queued.push(data)
+      session.queued.push({ data, slot })
       return
     }
     const parsed = parseFrame(data)
@@ -131,35 +136,35 @@ export class Hub {
       const { code, type, ref, msg } = parsed.error
       // A malformed bind is still a bind attempt: the limit counts frames, not good ones.
       if (type === 'bind' && this.tooManyBinds(session)) return
-      this.reply(session, code, type, msg, { ref })
+      this.reply(session, slot, code, type, msg, { ref })
       return
     }
     const frame = parsed.frame
     if (this.closing) {
-      this.reply(session, Code.SHUTTING_DOWN, frame.type, 'server is shutting down: reconnect elsewhere', { ref: frame.ref })
+      this.reply(session, slot, Code.SHUTTING_DOWN, frame.type, 'server is shutting down: reconnect elsewhere', { ref: frame.ref })
       return
     }
     if (frame.type === 'bind') {
-      if (!this.tooManyBinds(session)) this.track(this.bind(session, frame))
+      if (!this.tooManyBinds(session)) this.track(this.bind(session, frame, slot))
       return
     }
     if (session.uid === null) {
-      this.reply(session, Code.NOT_BOUND, frame.type, 'not bound: send bind first', { ref: frame.ref })
+      this.reply(session, slot, Code.NOT_BOUND, frame.type, 'not bound: send bind first', { ref: frame.ref })
       return
     }
     if (frame.uid !== undefined && frame.uid !== session.uid) {
-      this.reply(session, Code.UID_MISMATCH, frame.type, 'uid: differs from the bound uid', { ref: frame.ref })
+      this.reply(session, slot, Code.UID_MISMATCH, frame.type, 'uid: differs from the bound uid', { ref: frame.ref })
       return
     }
     switch (frame.type) {
       case 'send':
-        this.track(this.send(session, session.uid, frame))
+        this.track(this.send(session, session.uid, frame, slot))
         return
       case 'join':
-        this.track(this.join(session, frame))
+        this.track(this.join(session, frame, slot))
         return
       case 'exit':
-        this.exit(session, frame)
+        this.exit(session, frame, slot)
         return
     }
   }
@@ -173,7 +178,7 @@ export class Hub {
   }
 
   /** True when the frame was refused for the rate: 429 (type and ref echoed when readable), or a close. */
-  private overRate(session: Session, data: string): boolean {
+  private overRate(session: Session, data: string, slot: number): boolean {
     if (session.rate === null) return false
     const verdict = session.rate.take(performance.now())
     if (verdict === 'ok') return false
@@ -185,7 +190,7 @@ export class Hub {
     const parsed = parseFrame(data)
     const type = parsed.ok ? parsed.frame.type : parsed.error.type
     const ref = parsed.ok ? parsed.frame.ref : parsed.error.ref
-    this.reply(session, Code.RATE_LIMITED, type, 'rate limit exceeded: frame not processed, slow down', { ref })
+    this.reply(session, slot, Code.RATE_LIMITED, type, 'rate limit exceeded: frame not processed, slow down', { ref })
     return true
   }
 
@@ -204,19 +209,19 @@ export class Hub {
     session.connection.close(code, reason)
   }
 
-  private async bind(session: Session, frame: BindFrame): Promise<void> {
+  private async bind(session: Session, frame: BindFrame, slot: number): Promise<void> {
     if (session.uid !== null) {
-      this.reply(session, Code.ALREADY_BOUND, 'bind', `already bound as ${session.uid}`, { ref: frame.ref, uid: session.uid })
+      this.reply(session, slot, Code.ALREADY_BOUND, 'bind', `already bound as ${session.uid}`, { ref: frame.ref, uid: session.uid })
       return
     }
     // Later frames wait until the bind is answered: clients send bind and go on at once.
     session.queued = []
     session.held = []
     try {
-      if (await this.authenticate(session, frame)) {
+      if (await this.authenticate(session, frame, slot)) {
         session.uid = frame.uid
         await this.register(session)
-        await this.answerBind(session, frame)
+        await this.answerBind(session, frame, slot)
       } else {
         session.held = null
       }
@@ -225,15 +230,17 @@ export class Hub {
       this.unregister(session)
       session.uid = null
       session.held = null
-      this.reply(session, Code.INTERNAL, 'bind', 'internal error: bind again', { ref: frame.ref })
+      // Failed after its 201 (the replay): a second reply, in the order of now.
+      const errorSlot = session.hasReplied(slot) ? session.reserveReply() : slot
+      this.reply(session, errorSlot, Code.INTERNAL, 'bind', 'internal error: bind again', { ref: frame.ref })
     }
     const queued = session.queued
     session.queued = null
-    for (const data of queued) this.process(session, data)
+    for (const { data, slot } of queued) this.process(session, data, slot)
   }
 
   /** True when bind may go on: no verifier, or a valid token for this uid (else 406 sent). */
-  private async authenticate(session: Session, frame: BindFrame): Promise<boolean> {
+  private async authenticate(session: Session, frame: BindFrame, slot: number): Promise<boolean> {
     const { verifier } = this.options
     if (verifier === undefined || verifier === null) return true
     try {
@@ -242,7 +249,7 @@ export class Hub {
       if (!(err instanceof AuthError)) throw err
       this.options.logger.info({ session: session.id, uid: frame.uid, reason: err.reason }, 'bind refused')
       // uid stays "": the connection is not bound.
-      this.reply(session, Code.AUTH_FAILED, 'bind', `authentication failed: ${AUTH_MESSAGES[err.reason]}`, { ref: frame.ref })
+      this.reply(session, slot, Code.AUTH_FAILED, 'bind', `authentication failed: ${AUTH_MESSAGES[err.reason]}`, { ref: frame.ref })
       return false
     }
     // The connection may have gone while the token was checked: never register a ghost.
@@ -250,15 +257,14 @@ export class Hub {
   }
 
   /** 201, then the backlog, then the live messages held meanwhile that it did not carry. */
-  private async answerBind(session: Session, frame: BindFrame): Promise<void> {
+  private async answerBind(session: Session, frame: BindFrame, slot: number): Promise<void> {
     const uid = frame.uid
     const head = await this.options.store.headMid(uid)
     const reset = frame.since !== undefined && BigInt(frame.since) > BigInt(head)
     const bound = replyFrame(Code.BOUND, 'bind', 'bound', { uid, ref: frame.ref })
     bound.mid = head
     if (reset) bound.reset = true
-    // Frames after a bind wait for it (session.queued), so no reply is owed before this one.
-    session.reply(session.reserveReply(), encodeFrame(bound))
+    session.reply(slot, encodeFrame(bound))
     this.options.metrics?.frameOut('bind', Code.BOUND)
 
     const { sent, complete } = await this.backlog.send(session, uid, reset ? undefined : frame.since)
@@ -275,12 +281,11 @@ export class Hub {
     this.options.logger.info({ session: session.id, uid, replayed: sent.size }, 'bound')
   }
 
-  private async send(session: Session, from: string, frame: SendFrame): Promise<void> {
+  private async send(session: Session, from: string, frame: SendFrame, slot: number): Promise<void> {
     const { store, maxMessageLength, metrics } = this.options
     const to = frame.touid
-    const slot = session.reserveReply()
     if (charLength(frame.msg, maxMessageLength) > maxMessageLength) {
-      this.reply(session, Code.TOO_LONG, 'send', `msg: longer than ${maxMessageLength} characters`, { ref: frame.ref }, slot)
+      this.reply(session, slot, Code.TOO_LONG, 'send', `msg: longer than ${maxMessageLength} characters`, { ref: frame.ref })
       return
     }
     let stored: StoredMessage
@@ -320,25 +325,16 @@ export class Hub {
       submitted?.() // a store that threw at once must not hold this connection's next sends
       if (started > 0) metrics?.storeWrite((performance.now() - started) / 1000, false)
       this.options.logger.error({ err, session: session.id, uid: from }, 'store append failed')
-      this.reply(session, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref }, slot)
+      this.reply(session, slot, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref })
       return
     }
     const ack = replyFrame(Code.SENT, 'send', '', { uid: from, touid: to, ref: frame.ref })
     ack.mid = stored.mid
     ack.ts = stored.ts
-    metrics?.frameOut('send', Code.SENT)
-    if (duplicate) {
-      session.reply(slot, encodeFrame(ack))
-      return
-    }
-    if (to === from) {
-      // To yourself: the 200 must not overtake its 204, which may wait for an earlier reply.
-      const push = (): void => this.track(this.route(session, to, stored, entries, delivered) ?? Promise.resolve())
-      session.reply(slot, encodeFrame(ack), push)
-      return
-    }
     session.reply(slot, encodeFrame(ack))
-    const routing = this.route(session, to, stored, entries, delivered)
+    metrics?.frameOut('send', Code.SENT)
+    if (duplicate) return
+    const routing = this.route(session, slot, to, stored, entries, delivered)
     if (routing !== undefined) await routing
   }
 
@@ -386,12 +382,13 @@ export class Hub {
    */
   private route(
     session: Session,
+    slot: number,
     to: string,
     message: StoredMessage,
     before: Sessions,
     storedDelivered: boolean,
   ): Promise<void> | undefined {
-    const pushedHere = this.deliverToUser(to, message)
+    const pushedHere = this.deliverToUser(to, message, session, slot)
     // Sessions on other nodes seen before the write are still the places to push to; only
     // when there were none, look again: the recipient may have bound during the write.
     const entries = before.some((entry) => entry.node !== this.options.nodeId) ? before : this.presenceOf(to)
@@ -459,16 +456,18 @@ export class Hub {
    * Pushes a stored message to every live connection of its recipient on this node. True when
    * one got it now; a connection still replaying its bind only holds it, and that replay may
    * yet be cut off, so it does not count (a duplicate at a later bind beats a loss), and one
-   * whose peer has sent its close frame refuses it.
+   * whose peer has sent its close frame refuses it. A message to yourself waits on the sending
+   * connection for its own 204 (`originSlot`), which may wait for an earlier reply; held, it
+   * does not count either.
    */
-  deliverToUser(uid: string, message: StoredMessage): boolean {
+  deliverToUser(uid: string, message: StoredMessage, origin: Session | null = null, originSlot = -1): boolean {
     const targets = this.local.of(uid)
     if (targets === undefined) return false
     const data = encodeFrame(messageFrame(message, false))
     let pushed = 0
     for (const target of targets) {
       if (target.held !== null) target.held.push({ mid: message.mid, data })
-      else if (target.send(data)) pushed++
+      else if (target === origin ? target.sendAfterReply(originSlot, data) : target.send(data)) pushed++
     }
     if (pushed === 0) return false
     this.options.metrics?.frameOut('send', Code.MESSAGE, pushed)
@@ -480,9 +479,8 @@ export class Hub {
    * Opens the conversation at once, in frame order; the 202 goes out once the store has marked
    * it read (a later frame's reply waits for it: replies keep frame order).
    */
-  private async join(session: Session, frame: JoinFrame): Promise<void> {
+  private async join(session: Session, frame: JoinFrame, slot: number): Promise<void> {
     const uid = session.uid!
-    const slot = session.reserveReply()
     // Open first, so that a message arriving while the store marks the rest is read too.
     const previous = session.joined
     const attempt = ++session.joins
@@ -498,10 +496,10 @@ export class Hub {
         session.joined = previous
         this.track(this.publishJoined(session))
       }
-      this.reply(session, Code.INTERNAL, 'join', 'internal error: join again', { ref: frame.ref }, slot)
+      this.reply(session, slot, Code.INTERNAL, 'join', 'internal error: join again', { ref: frame.ref })
       return
     }
-    this.reply(session, Code.JOINED, 'join', 'joined', { uid, touid: frame.touid, ref: frame.ref }, slot)
+    this.reply(session, slot, Code.JOINED, 'join', 'joined', { uid, touid: frame.touid, ref: frame.ref })
   }
 
   /**
@@ -509,13 +507,13 @@ export class Hub {
    * once: this node stops marking read now, and while the Redis connection is ready the
    * presence write is on it before the 203 is on the client's (replies go out at the end of
    * the turn), so a message sent after the 203 is normally looked up after it. The 203 itself
-   * waits for the reply of a join sent before it.
+   * waits for the replies of earlier frames (a join's waits for the store).
    */
-  private exit(session: Session, frame: ExitFrame): void {
+  private exit(session: Session, frame: ExitFrame, slot: number): void {
     const left = session.joined ?? ''
     session.joined = null
     this.track(this.publishJoined(session))
-    this.reply(session, Code.EXITED, 'exit', 'exited', { uid: session.uid ?? '', touid: left, ref: frame.ref })
+    this.reply(session, slot, Code.EXITED, 'exit', 'exited', { uid: session.uid ?? '', touid: left, ref: frame.ref })
   }
 
   /** Tells presence which conversation is open, so senders on other nodes mark read. */
@@ -633,11 +631,8 @@ export class Hub {
     }
   }
 
-  /**
-   * A direct reply to a client frame, in frame order: after the replies of earlier frames
-   * (`slot`, taken when the frame arrived, for a reply that had to wait), else at once.
-   */
-  private reply(session: Session, code: Code, type: string, msg: string, fields: ReplyFields = {}, slot = session.reserveReply()): void {
+  /** A direct reply to a client frame: it leaves after the replies of earlier frames (`slot`). */
+  private reply(session: Session, slot: number, code: Code, type: string, msg: string, fields: ReplyFields = {}): void {
     // `uid` is the bound uid on every reply unless the reply names another.
     const frame = replyFrame(code, type, msg, { uid: session.uid ?? '', ...fields })
     this.options.metrics?.frameOut(frame.type, code)

@@ -36,7 +36,14 @@ export interface HeldFrame {
 
 interface ParkedReply {
   data: string
-  after: (() => void) | null
+  /** Frames that must not reach the client before this reply (a message to yourself). */
+  then: string[] | null
+}
+
+/** A frame that came in while a bind was in flight, with the reply slot it took on arrival. */
+export interface QueuedFrame {
+  data: string
+  slot: number
 }
 
 export class Session {
@@ -48,7 +55,7 @@ export class Session {
   /** Joins begun on this connection: a failed join rolls back only if it is still the latest. */
   joins = 0
   /** Raw frames that arrived while a bind was in flight; null when no bind is. */
-  queued: string[] | null = null
+  queued: QueuedFrame[] | null = null
   /** Resolves once the latest send's store write is submitted; null when none is pending. */
   storeTurn: Promise<void> | null = null
   /** Resolves once the latest send's cross-node publish is made; null when none is pending. */
@@ -63,6 +70,8 @@ export class Session {
   private nextReply = 0
   /** Replies ready before an earlier one, by slot; null while none waits. */
   private parked: Map<number, ParkedReply> | null = null
+  /** Characters parked: they count against the slow-consumer bound like unsent bytes. */
+  private parkedChars = 0
 
   constructor(
     readonly connection: Connection,
@@ -72,33 +81,58 @@ export class Session {
     readonly rate: FrameRateLimit | null = null,
   ) {}
 
-  /**
-   * A slot for the reply of the frame being handled now, taken in frame order: a frame whose
-   * reply must wait (a send for the store, a join for its read marks) takes it on arrival.
-   */
+  /** A slot for the reply to a frame, taken when the frame arrives: replies leave in slot order. */
   reserveReply(): number {
     return this.replySlots++
   }
 
-  /**
-   * Sends the reply for `slot` once every earlier slot's reply has gone out, and then runs
-   * `after` (what must not reach the client before this reply).
-   */
-  reply(slot: number, data: string, after: (() => void) | null = null): void {
+  /** Sends the reply for `slot` once every earlier slot's reply has gone out. */
+  reply(slot: number, data: string): void {
+    if (this.closed) {
+      this.parked = null // nothing will be sent any more
+      return
+    }
     if (slot !== this.nextReply) {
-      this.parked ??= new Map()
-      this.parked.set(slot, { data, after })
+      this.park(slot, data)
       return
     }
     this.send(data)
     this.nextReply++
-    after?.()
     for (let next = this.parked?.get(this.nextReply); next !== undefined; next = this.parked?.get(this.nextReply)) {
       this.parked!.delete(this.nextReply++)
+      this.parkedChars -= next.data.length
       this.send(next.data)
-      next.after?.()
+      if (next.then !== null) for (const data of next.then) this.send(data)
     }
     if (this.parked?.size === 0) this.parked = null
+  }
+
+  /** True once the reply for `slot` is sent or parked. */
+  hasReplied(slot: number): boolean {
+    return slot < this.nextReply || this.parked?.has(slot) === true
+  }
+
+  /**
+   * Sends a frame that is not a reply, but must not arrive before the reply of `slot` (already
+   * given to `reply`): now if that reply has gone out, else right after it. True when sent now.
+   */
+  sendAfterReply(slot: number, data: string): boolean {
+    const parked = slot < this.nextReply ? undefined : this.parked?.get(slot)
+    if (parked === undefined) return this.send(data)
+    parked.then ??= []
+    parked.then.push(data)
+    return false
+  }
+
+  private park(slot: number, data: string): void {
+    this.parked ??= new Map()
+    this.parked.set(slot, { data, then: null })
+    this.parkedChars += data.length
+    // Replies held behind a slow store are memory this client makes the server keep, as its
+    // unread bytes are: the same bound applies to both together.
+    if (this.sendLimit === null) return
+    const held = this.parkedChars + (this.connection.bufferedAmount ?? 0)
+    if (held > this.sendLimit.maxBufferedBytes) this.sendLimit.onOverflow(this, held)
   }
 
   /** False when the frame was dropped: the connection is closing or closed. */

@@ -3,14 +3,14 @@
 // store, the order of a `since` replay that also carries never-pushed older messages, a reply
 // owed when the close frame comes in the same read, a recipient who binds or leaves while a
 // message to them is being stored, a message held during a bind replay, a replay that marks
-// only what it sent, a bind that comes while the previous replay's delivered marks are
-// being written, and replies in frame order while a send or a join waits for the store.
+// only what it sent, and a bind that comes while the previous replay's delivered marks are
+// being written. (Reply order is in reply-order.test.ts.)
 // (Frames sent between bind and its 201 are covered in test/ws/codes.test.ts.)
 import http from 'node:http'
 import t, { type Test } from 'tap'
 import type { Config } from '../../src/config.js'
 import { startApp } from '../helpers/app.js'
-import { answered, gateCall } from '../helpers/gate.js'
+import { gateCall } from '../helpers/gate.js'
 import { RawClient, rawUpgrade } from '../helpers/raw-ws.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
 
@@ -267,95 +267,3 @@ for (const storeUrl of ['memory:', 'sqlite::memory:']) {
     await Promise.all([bob.closed, again.close(), alice.close()])
   })
 }
-
-/** The next `n` frames, in the order they arrive. */
-async function nextFrames(c: TestClient, n: number): Promise<Frame[]> {
-  const out: Frame[] = []
-  while (out.length < n) out.push(await c.next())
-  return out
-}
-
-/** Resolves once the server has handled every frame `c` sent so far: a join it can be seen in. */
-async function handled(url: string, c: TestClient, uid: string, marker: string): Promise<void> {
-  c.send({ type: 'join', touid: marker, ref: marker })
-  for (;;) {
-    const list = (await (await fetch(`${url}/admin/sessions`)).json()) as { sessions: Array<{ uid: string; joined: string | null }> }
-    if (list.sessions.find((s) => s.uid === uid)?.joined === marker) return
-  }
-}
-
-t.test('every reply keeps frame order, even while a join waits for the store', async (t) => {
-  const { app, url, wsUrl } = await startApp(t)
-  const alice = await TestClient.bound(wsUrl, 'alice')
-  const bob = await TestClient.bound(wsUrl, 'bob')
-  await alice.request({ type: 'send', touid: 'bob', msg: 'unread' })
-  const { entered, release } = gateCall(app.store, 'markRead', 1)
-  bob.send({ type: 'join', touid: 'alice', ref: 'j' })
-  await entered // the join is waiting for the store
-  bob.send({ type: 'exit', ref: 'e' })
-  bob.send({ type: 'send', msg: 'no touid', ref: 'bad' })
-  bob.send({ type: 'nope', ref: 'unknown' })
-  await handled(url, bob, 'bob', 'carol')
-  t.same(bob.frames.filter((f) => f.code !== 200), [], 'no reply before the join is answered')
-  release()
-  const replies = (await nextFrames(bob, 6)).filter((f) => f.code !== 200) // not the message pushed to bob
-  t.same(
-    replies.map((f) => [f.code, f.ref]),
-    [
-      [202, 'j'],
-      [203, 'e'],
-      [400, 'bad'],
-      [404, 'unknown'],
-      [202, 'carol'],
-    ],
-    'replies in frame order',
-  )
-  const sessions = (await (await fetch(`${url}/admin/sessions`)).json()) as { sessions: Array<{ uid: string; joined: string | null }> }
-  t.equal(sessions.sessions.find((s) => s.uid === 'bob')?.joined, 'carol', 'the last frame decides what is open')
-  await Promise.all([alice.close(), bob.close()])
-})
-
-t.test('an error reply waits for the 204 of a send before it', async (t) => {
-  const { app, url, wsUrl } = await startApp(t)
-  const alice = await TestClient.bound(wsUrl, 'alice')
-  const { entered, release } = gateCall(app.store, 'append', 1)
-  alice.send({ type: 'send', touid: 'bob', msg: 'hi', ref: 's' })
-  await entered
-  alice.send({ type: 'nope', ref: 'unknown' })
-  await handled(url, alice, 'alice', 'zed')
-  t.same(alice.frames, [], 'no reply before the send is stored')
-  release()
-  t.same(
-    (await nextFrames(alice, 3)).map((f) => [f.code, f.ref]),
-    [
-      [204, 's'],
-      [404, 'unknown'],
-      [202, 'zed'],
-    ],
-    'replies in frame order',
-  )
-  await alice.close()
-})
-
-t.test('a message to yourself behind a pending reply: 204 before its 200', async (t) => {
-  const { app, wsUrl } = await startApp(t)
-  const alice = await TestClient.bound(wsUrl, 'alice')
-  const { entered, release } = gateCall(app.store, 'markRead', 1)
-  alice.send({ type: 'join', touid: 'bob', ref: 'j' })
-  await entered
-  const stored = answered(app.store, 'append', 1)
-  alice.send({ type: 'send', touid: 'alice', msg: 'note to self', ref: 's' })
-  await stored // stored and acked, the ack held behind the 202
-  t.same(alice.frames, [], 'neither the ack nor the message before the 202')
-  release()
-  t.same(
-    (await nextFrames(alice, 3)).map((f) => [f.code, f.ref ?? '']),
-    [
-      [202, 'j'],
-      [204, 's'],
-      [200, ''],
-    ],
-    'join reply, ack, then the message',
-  )
-  await alice.close()
-})
