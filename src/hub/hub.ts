@@ -1,6 +1,7 @@
 // The hub: this node's connections, their open conversations, and the four client events.
 // It knows the MessageStore, Presence and Broker contracts only, never an implementation:
-// the same code runs one node in process or many on Redis.
+// the same code runs one node in process or many on Redis. Where a stored message goes from
+// there (this node's connections, other nodes, its delivered flag) is delivery.ts.
 import { performance } from 'node:perf_hooks'
 import { AuthError, type TokenVerifier } from '../auth/token-verifier.js'
 import type { Broker, ClusterEvent } from '../cluster/broker.js'
@@ -8,11 +9,12 @@ import type { Presence, PresenceEntry } from '../cluster/presence.js'
 import { FrameRateLimit } from '../limits/frame-rate-limit.js'
 import type { Logger } from '../logger.js'
 import { Close, Code } from '../protocol/codes.js'
-import { encodeFrame, messageFrame, replyFrame } from '../protocol/frames.js'
+import { encodeFrame, replyFrame } from '../protocol/frames.js'
 import { charLength, parseFrame } from '../protocol/parse.js'
 import type { BindFrame, ExitFrame, JoinFrame, SendFrame } from '../protocol/schemas.js'
 import type { MessageStore, StoredMessage } from '../store/message-store.js'
 import { BacklogSender } from './backlog.js'
+import { Delivery, type Sessions } from './delivery.js'
 import { DeliveryMarks } from './delivery-marks.js'
 import type { HubMetrics } from './hub-metrics.js'
 import { LocalSessions } from './local-sessions.js'
@@ -52,8 +54,6 @@ const AUTH_MESSAGES: Record<AuthError['reason'], string> = {
 
 type ReplyFields = { uid?: string; touid?: string; ref?: string | undefined }
 
-/** A uid's sessions as presence reports them. */
-type Sessions = ReadonlyArray<Readonly<PresenceEntry>>
 const NO_SESSIONS: Sessions = Object.freeze([])
 
 export class Hub {
@@ -68,6 +68,7 @@ export class Hub {
   private readonly maxBindAttempts: number
   private readonly backlog: BacklogSender
   private readonly marks = new DeliveryMarks()
+  private readonly delivery: Delivery
 
   constructor(private readonly options: HubOptions) {
     const { slowConsumerBytes, rateLimit = 0 } = options
@@ -77,6 +78,7 @@ export class Hub {
         : { maxBufferedBytes: slowConsumerBytes, onOverflow: (session, buffered) => this.evictSlow(session, buffered) }
     this.rateBurst = options.rateBurst ?? Math.max(1, 2 * rateLimit)
     this.maxBindAttempts = options.maxBindAttempts ?? Infinity
+    this.delivery = new Delivery({ ...options, local: this.local, marks: this.marks })
     this.backlog = new BacklogSender({
       store: options.store,
       marks: this.marks,
@@ -276,7 +278,7 @@ export class Hub {
       // Held, it was flagged as not pushed (deliverToUser): now it is, so no later bind repeats it.
       if (!session.send(live.data)) continue
       this.options.metrics?.frameOut('send', Code.MESSAGE)
-      this.setDelivered(uid, live.mid, true)
+      this.delivery.setDelivered(uid, live.mid, true)
     }
     this.options.logger.info({ session: session.id, uid, replayed: sent.size }, 'bound')
   }
@@ -295,7 +297,7 @@ export class Hub {
     let entries: Sessions
     let submitted: (() => void) | undefined
     try {
-      const lookup = this.presenceOf(to)
+      const lookup = this.delivery.presenceOf(to)
       const previous = session.storeTurn
       if (lookup instanceof Promise || previous !== null) {
         // Lookups can answer out of order (one may re-read the node leases first): this
@@ -310,7 +312,7 @@ export class Hub {
         if (previous !== null) await previous
         if (session.storeTurn === turn) session.storeTurn = null
       } else entries = lookup
-      const state = this.recipientState(to, from, entries)
+      const state = this.delivery.recipientState(to, from, entries)
       delivered = state.delivered
       started = performance.now()
       // An empty ref is echoed but names no message: it cannot make a resend of anything.
@@ -334,145 +336,8 @@ export class Hub {
     session.reply(slot, encodeFrame(ack))
     metrics?.frameOut('send', Code.SENT)
     if (duplicate) return
-    const routing = this.route(session, slot, to, stored, entries, delivered)
+    const routing = this.delivery.route(session, slot, to, stored, entries, delivered)
     if (routing !== undefined) await routing
-  }
-
-  /**
-   * The uid's sessions per presence, every node's. Synchronous when the engine holds
-   * presence in process (one node): a send then awaits only its store write.
-   */
-  private presenceOf(uid: string): Sessions | Promise<Sessions> {
-    const { presence } = this.options
-    return presence.peekSessionsOf !== undefined ? presence.peekSessionsOf(uid) : presence.sessionsOf(uid)
-  }
-
-  /**
-   * Whether `to` is online anywhere (delivered) and has the conversation with `from` open
-   * (read). Local sessions come from this node's own state, which is never behind; presence
-   * adds the other nodes'. Without presence (an outage) the message is still stored, and
-   * reaches the other nodes' users by recovery.
-   */
-  private recipientState(to: string, from: string, entries: Sessions): { read: boolean; delivered: boolean } {
-    let delivered = false
-    let read = false
-    const local = this.local.of(to)
-    if (local !== undefined) {
-      for (const session of local) {
-        delivered = true
-        if (session.joined === from) read = true
-      }
-    }
-    for (const entry of entries) {
-      if (entry.node === this.options.nodeId) continue
-      delivered = true
-      if (entry.joined === from) read = true
-    }
-    return { read, delivered }
-  }
-
-  /**
-   * Pushes a stored message to its recipient here, and asks the other nodes it is on to.
-   * A push no other node heard is marked undelivered again, so the recipient's node sends it
-   * when its subscription is back (resync) or at the recipient's next bind. `storedDelivered`
-   * is what the append recorded from presence before the write; the recipient may have bound
-   * or gone during it, and the flag is then set to what happened, so that the next bind does
-   * not miss the message (and seldom pushes it twice). A node asked to push sets the flag to
-   * what happened there itself (onClusterEvent).
-   */
-  private route(
-    session: Session,
-    slot: number,
-    to: string,
-    message: StoredMessage,
-    before: Sessions,
-    storedDelivered: boolean,
-  ): Promise<void> | undefined {
-    const pushedHere = this.deliverToUser(to, message, session, slot)
-    // Sessions on other nodes seen before the write are still the places to push to; only
-    // when there were none, look again: the recipient may have bound during the write.
-    const entries = before.some((entry) => entry.node !== this.options.nodeId) ? before : this.presenceOf(to)
-    const previous = session.publishTurn
-    if (!(entries instanceof Promise) && previous === null) {
-      this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, entries, storedDelivered))
-      return undefined
-    }
-    // A second lookup can answer after the next message's publish: publishes wait for the
-    // previous one from this connection, so another node gets a sender's messages in order.
-    let turn: Promise<void> | null = null
-    turn = (async () => {
-      // A failure was logged by send moments ago: only a push here counts.
-      const list = await Promise.resolve(entries).catch(() => null)
-      // Its own failure reached its sender's send; it must not stop this publish.
-      if (previous !== null) await previous.catch(() => undefined)
-      if (session.publishTurn === turn) session.publishTurn = null
-      const published = list !== null && this.publishElsewhere(to, message, list, storedDelivered)
-      this.settle(to, message, storedDelivered, pushedHere, published)
-    })()
-    session.publishTurn = turn
-    return turn
-  }
-
-  /**
-   * Sets the store's delivered flag to what happened, when that differs from what the append
-   * recorded. A push handed to another node is that node's to settle: it is told the flag the
-   * message was stored with, and corrects it to what happened there (a node of an older
-   * version only sets it back to undelivered; a push it made stays undelivered: a duplicate
-   * at the next bind, not a loss).
-   */
-  private settle(to: string, message: StoredMessage, stored: boolean, pushedHere: boolean, published: boolean): void {
-    const pushed = pushedHere || (published && stored)
-    if (pushed !== stored) this.setDelivered(to, message.mid, pushed)
-  }
-
-  private setDelivered(to: string, mid: string, delivered: boolean): void {
-    const write = this.options.store.setDelivered(to, mid, delivered)
-    this.marks.track(to, write)
-    write.catch((err: unknown) => this.options.logger.error({ err, uid: to, mid }, 'setDelivered failed'))
-  }
-
-  /** Asks every other node the recipient is on to push the message; true when there was one. */
-  private publishElsewhere(to: string, message: StoredMessage, entries: Sessions, storedDelivered: boolean): boolean {
-    let nodes: Set<string> | undefined
-    for (const entry of entries) if (entry.node !== this.options.nodeId) (nodes ??= new Set()).add(entry.node)
-    if (nodes === undefined) return false
-    for (const node of nodes) {
-      this.options.broker.publish(node, { kind: 'deliver', to, message, storedDelivered }).then(
-        (heard) => {
-          if (!heard) this.undeliver(to, message, node, undefined)
-        },
-        (err: unknown) => this.undeliver(to, message, node, err),
-      )
-    }
-    return true
-  }
-
-  private undeliver(to: string, message: StoredMessage, node: string, err: unknown): void {
-    this.options.logger.warn({ err, node, to, mid: message.mid }, 'cross-node push lost: kept for recovery')
-    this.setDelivered(to, message.mid, false)
-  }
-
-  /**
-   * Pushes a stored message to every live connection of its recipient on this node. True when
-   * one got it now; a connection still replaying its bind only holds it, and that replay may
-   * yet be cut off, so it does not count (a duplicate at a later bind beats a loss), and one
-   * whose peer has sent its close frame refuses it. A message to yourself waits on the sending
-   * connection for its own 204 (`originSlot`), which may wait for an earlier reply; held, it
-   * does not count either.
-   */
-  deliverToUser(uid: string, message: StoredMessage, origin: Session | null = null, originSlot = -1): boolean {
-    const targets = this.local.of(uid)
-    if (targets === undefined) return false
-    const data = encodeFrame(messageFrame(message, false))
-    let pushed = 0
-    for (const target of targets) {
-      if (target.held !== null) target.held.push({ mid: message.mid, data })
-      else if (target === origin ? target.sendAfterReply(originSlot, data) : target.send(data)) pushed++
-    }
-    if (pushed === 0) return false
-    this.options.metrics?.frameOut('send', Code.MESSAGE, pushed)
-    this.options.metrics?.delivered((Date.now() - message.ts) / 1000)
-    return true
   }
 
   /**
@@ -574,13 +439,7 @@ export class Hub {
 
   private onClusterEvent(event: ClusterEvent): void {
     if (event.kind === 'deliver') {
-      // The flag follows what happened here: the recipient left this node (or is still
-      // replaying a bind) since the sender looked, and the next bind must push the message;
-      // or the recipient bound here during the write, and the next bind must not.
-      const { to, message, storedDelivered = true } = event
-      const pushed = this.deliverToUser(to, message)
-      if (pushed !== storedDelivered) this.setDelivered(to, message.mid, pushed)
-      if (pushed && !message.read) this.readOnArrival(to, message.from)
+      this.delivery.fromNode(event)
       return
     }
     if (event.kind === 'resync') {
@@ -593,18 +452,6 @@ export class Hub {
       this.local.remove(session)
       this.replace(session)
     } else this.kick(session.id)
-  }
-
-  /**
-   * The sender's node stored the message unread from presence it read before the write; a
-   * join here since then has the conversation open, and there it is read on arrival.
-   */
-  private readOnArrival(uid: string, peer: string): void {
-    const open = this.local.of(uid)
-    if (open === undefined || !open.some((session) => session.joined === peer)) return
-    this.options.store
-      .markRead(uid, peer)
-      .catch((err: unknown) => this.options.logger.error({ err, uid, peer }, 'markRead on arrival failed'))
   }
 
   /** Events were lost while the broker was away: push each local session what it missed. */

@@ -1,0 +1,196 @@
+// Where a stored message goes: pushed to its recipient's connections on this node, handed to
+// the other nodes the recipient is bound on, and its delivered flag set to what happened, so
+// that the next bind pushes exactly what was missed. Used by the hub for each send and for
+// each push another node asks this one to make.
+import type { Broker, ClusterEvent } from '../cluster/broker.js'
+import type { Presence, PresenceEntry } from '../cluster/presence.js'
+import type { Logger } from '../logger.js'
+import { Code } from '../protocol/codes.js'
+import { encodeFrame, messageFrame } from '../protocol/frames.js'
+import type { MessageStore, StoredMessage } from '../store/message-store.js'
+import type { DeliveryMarks } from './delivery-marks.js'
+import type { HubMetrics } from './hub-metrics.js'
+import type { LocalSessions } from './local-sessions.js'
+import type { Session } from './session.js'
+
+/** A uid's sessions as presence reports them. */
+export type Sessions = ReadonlyArray<Readonly<PresenceEntry>>
+
+export interface DeliveryOptions {
+  store: MessageStore
+  presence: Presence
+  broker: Broker
+  logger: Logger
+  nodeId: string
+  metrics?: HubMetrics | undefined
+  /** This node's bound sessions (the hub's). */
+  local: LocalSessions
+  /** Delivered-flag writes in flight, which a bind waits for (the hub's). */
+  marks: DeliveryMarks
+}
+
+export class Delivery {
+  constructor(private readonly options: DeliveryOptions) {}
+
+  /**
+   * The uid's sessions per presence, every node's. Synchronous when the engine holds
+   * presence in process (one node): a send then awaits only its store write.
+   */
+  presenceOf(uid: string): Sessions | Promise<Sessions> {
+    const { presence } = this.options
+    return presence.peekSessionsOf !== undefined ? presence.peekSessionsOf(uid) : presence.sessionsOf(uid)
+  }
+
+  /**
+   * Whether `to` is online anywhere (delivered) and has the conversation with `from` open
+   * (read). Local sessions come from this node's own state, which is never behind; presence
+   * adds the other nodes'. Without presence (an outage) the message is still stored, and
+   * reaches the other nodes' users by recovery.
+   */
+  recipientState(to: string, from: string, entries: Sessions): { read: boolean; delivered: boolean } {
+    let delivered = false
+    let read = false
+    const local = this.options.local.of(to)
+    if (local !== undefined) {
+      for (const session of local) {
+        delivered = true
+        if (session.joined === from) read = true
+      }
+    }
+    for (const entry of entries) {
+      if (entry.node === this.options.nodeId) continue
+      delivered = true
+      if (entry.joined === from) read = true
+    }
+    return { read, delivered }
+  }
+
+  /**
+   * Pushes a stored message to its recipient here, and asks the other nodes it is on to.
+   * A push no other node heard is marked undelivered again, so the recipient's node sends it
+   * when its subscription is back (resync) or at the recipient's next bind. `storedDelivered`
+   * is what the append recorded from presence before the write; the recipient may have bound
+   * or gone during it, and the flag is then set to what happened, so that the next bind does
+   * not miss the message (and seldom pushes it twice). A node asked to push sets the flag to
+   * what happened there itself (fromNode).
+   */
+  route(
+    session: Session,
+    slot: number,
+    to: string,
+    message: StoredMessage,
+    before: Sessions,
+    storedDelivered: boolean,
+  ): Promise<void> | undefined {
+    const pushedHere = this.deliverToUser(to, message, session, slot)
+    // Sessions on other nodes seen before the write are still the places to push to; only
+    // when there were none, look again: the recipient may have bound during the write.
+    const entries = before.some((entry) => entry.node !== this.options.nodeId) ? before : this.presenceOf(to)
+    const previous = session.publishTurn
+    if (!(entries instanceof Promise) && previous === null) {
+      this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, entries, storedDelivered))
+      return undefined
+    }
+    // A second lookup can answer after the next message's publish: publishes wait for the
+    // previous one from this connection, so another node gets a sender's messages in order.
+    let turn: Promise<void> | null = null
+    turn = (async () => {
+      // A failure was logged by send moments ago: only a push here counts.
+      const list = await Promise.resolve(entries).catch(() => null)
+      // Its own failure reached its sender's send; it must not stop this publish.
+      if (previous !== null) await previous.catch(() => undefined)
+      if (session.publishTurn === turn) session.publishTurn = null
+      const published = list !== null && this.publishElsewhere(to, message, list, storedDelivered)
+      this.settle(to, message, storedDelivered, pushedHere, published)
+    })()
+    session.publishTurn = turn
+    return turn
+  }
+
+  /**
+   * Sets the store's delivered flag to what happened, when that differs from what the append
+   * recorded. A push handed to another node is that node's to settle: it is told the flag the
+   * message was stored with, and corrects it to what happened there (a node of an older
+   * version only sets it back to undelivered; a push it made stays undelivered: a duplicate
+   * at the next bind, not a loss).
+   */
+  private settle(to: string, message: StoredMessage, stored: boolean, pushedHere: boolean, published: boolean): void {
+    const pushed = pushedHere || (published && stored)
+    if (pushed !== stored) this.setDelivered(to, message.mid, pushed)
+  }
+
+  setDelivered(to: string, mid: string, delivered: boolean): void {
+    const write = this.options.store.setDelivered(to, mid, delivered)
+    this.options.marks.track(to, write)
+    write.catch((err: unknown) => this.options.logger.error({ err, uid: to, mid }, 'setDelivered failed'))
+  }
+
+  /** Asks every other node the recipient is on to push the message; true when there was one. */
+  private publishElsewhere(to: string, message: StoredMessage, entries: Sessions, storedDelivered: boolean): boolean {
+    let nodes: Set<string> | undefined
+    for (const entry of entries) if (entry.node !== this.options.nodeId) (nodes ??= new Set()).add(entry.node)
+    if (nodes === undefined) return false
+    for (const node of nodes) {
+      this.options.broker.publish(node, { kind: 'deliver', to, message, storedDelivered }).then(
+        (heard) => {
+          if (!heard) this.undeliver(to, message, node, undefined)
+        },
+        (err: unknown) => this.undeliver(to, message, node, err),
+      )
+    }
+    return true
+  }
+
+  private undeliver(to: string, message: StoredMessage, node: string, err: unknown): void {
+    this.options.logger.warn({ err, node, to, mid: message.mid }, 'cross-node push lost: kept for recovery')
+    this.setDelivered(to, message.mid, false)
+  }
+
+  /**
+   * Pushes a stored message to every live connection of its recipient on this node. True when
+   * one got it now; a connection still replaying its bind only holds it, and that replay may
+   * yet be cut off, so it does not count (a duplicate at a later bind beats a loss), and one
+   * whose peer has sent its close frame refuses it. A message to yourself waits on the sending
+   * connection for its own 204 (`originSlot`), which may wait for an earlier reply; held, it
+   * does not count either.
+   */
+  private deliverToUser(uid: string, message: StoredMessage, origin: Session | null = null, originSlot = -1): boolean {
+    const targets = this.options.local.of(uid)
+    if (targets === undefined) return false
+    const data = encodeFrame(messageFrame(message, false))
+    let pushed = 0
+    for (const target of targets) {
+      if (target.held !== null) target.held.push({ mid: message.mid, data })
+      else if (target === origin ? target.sendAfterReply(originSlot, data) : target.send(data)) pushed++
+    }
+    if (pushed === 0) return false
+    this.options.metrics?.frameOut('send', Code.MESSAGE, pushed)
+    this.options.metrics?.delivered((Date.now() - message.ts) / 1000)
+    return true
+  }
+
+  /**
+   * Another node asks this one to push a message it stored. The flag follows what happened
+   * here: the recipient left this node (or is still replaying a bind) since the sender looked,
+   * and the next bind must push the message; or the recipient bound here during the write, and
+   * the next bind must not.
+   */
+  fromNode(event: Extract<ClusterEvent, { kind: 'deliver' }>): void {
+    const { to, message, storedDelivered = true } = event
+    const pushed = this.deliverToUser(to, message)
+    if (pushed !== storedDelivered) this.setDelivered(to, message.mid, pushed)
+    if (pushed && !message.read) this.readOnArrival(to, message.from)
+  }
+
+  /**
+   * The sender's node stored the message unread from presence it read before the write; a
+   * join here since then has the conversation open, and there it is read on arrival.
+   */
+  private readOnArrival(uid: string, peer: string): void {
+    const open = this.options.local.of(uid)
+    if (open === undefined || !open.some((session) => session.joined === peer)) return
+    this.options.store
+      .markRead(uid, peer)
+      .catch((err: unknown) => this.options.logger.error({ err, uid, peer }, 'markRead on arrival failed'))
+  }
+}
