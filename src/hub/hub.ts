@@ -128,6 +128,8 @@ export class Hub {
   }
 
   private process(session: Session, data: string, slot: number): void {
+    // Closed while frames queued behind its bind were being taken (evicted): drop the rest.
+    if (session.closed) return
     if (session.queued !== null) {
       session.queued.push({ data, slot })
       return

@@ -70,7 +70,7 @@ export class Session {
   private nextReply = 0
   /** Replies ready before an earlier one, by slot; null while none waits. */
   private parked: Map<number, ParkedReply> | null = null
-  /** Characters parked: they count against the slow-consumer bound like unsent bytes. */
+  /** Characters held back for frame order: they count against the slow-consumer bound like unsent ones. */
   private parkedChars = 0
 
   constructor(
@@ -102,7 +102,11 @@ export class Session {
       this.parked!.delete(this.nextReply++)
       this.parkedChars -= next.data.length
       this.send(next.data)
-      if (next.then !== null) for (const data of next.then) this.send(data)
+      if (next.then === null) continue
+      for (const data of next.then) {
+        this.parkedChars -= data.length
+        this.send(data)
+      }
     }
     if (this.parked?.size === 0) this.parked = null
   }
@@ -121,17 +125,25 @@ export class Session {
     if (parked === undefined) return this.send(data)
     parked.then ??= []
     parked.then.push(data)
+    this.hold(data)
     return false
   }
 
   private park(slot: number, data: string): void {
     this.parked ??= new Map()
     this.parked.set(slot, { data, then: null })
+    this.hold(data)
+  }
+
+  /**
+   * Frames held back for frame order are memory this client makes the server keep, as its
+   * unsent ones are: the same bound applies to both together. During a bind's replay the
+   * replay paces itself (Hub.drained), so only what is held counts then.
+   */
+  private hold(data: string): void {
     this.parkedChars += data.length
-    // Replies held behind a slow store are memory this client makes the server keep, as its
-    // unread bytes are: the same bound applies to both together.
     if (this.sendLimit === null) return
-    const held = this.parkedChars + (this.connection.bufferedAmount ?? 0)
+    const held = this.parkedChars + (this.held === null ? (this.connection.bufferedAmount ?? 0) : 0)
     if (held > this.sendLimit.maxBufferedBytes) this.sendLimit.onOverflow(this, held)
   }
 
@@ -140,7 +152,7 @@ export class Session {
     if (this.closed || !this.connection.send(data)) return false
     // During a bind the replay paces itself (Hub.drained) instead of tripping the bound.
     if (this.sendLimit === null || this.held !== null) return true
-    const buffered = this.connection.bufferedAmount ?? 0
+    const buffered = (this.connection.bufferedAmount ?? 0) + this.parkedChars
     if (buffered > this.sendLimit.maxBufferedBytes) this.sendLimit.onOverflow(this, buffered)
     return true
   }

@@ -16,6 +16,18 @@ async function nextFrames(c: TestClient, n: number): Promise<Frame[]> {
   return out
 }
 
+/**
+ * Resolves once a ping sent now is answered: the server reads it after the frames sent before
+ * it, and its pong follows whatever the server wrote for those, so a reply sent too early has
+ * arrived by then.
+ */
+function roundTrip(c: TestClient): Promise<void> {
+  return new Promise((resolve) => {
+    c.socket.once('pong', () => resolve())
+    c.socket.ping()
+  })
+}
+
 /** Resolves once the server has handled every frame `c` sent so far: a join it can be seen in. */
 async function handled(url: string, c: TestClient, uid: string, marker: string): Promise<void> {
   c.send({ type: 'join', touid: marker, ref: marker })
@@ -37,6 +49,7 @@ t.test('every reply keeps frame order, even while a join waits for the store', a
   bob.send({ type: 'send', msg: 'no touid', ref: 'bad' })
   bob.send({ type: 'nope', ref: 'unknown' })
   await handled(url, bob, 'bob', 'carol')
+  await roundTrip(bob)
   t.same(bob.frames.filter((f) => f.code !== 200), [], 'no reply before the join is answered')
   release()
   const replies = (await nextFrames(bob, 6)).filter((f) => f.code !== 200) // not the message pushed to bob
@@ -64,6 +77,7 @@ t.test('an error reply waits for the 204 of a send before it', async (t) => {
   await entered
   alice.send({ type: 'nope', ref: 'unknown' })
   await handled(url, alice, 'alice', 'zed')
+  await roundTrip(alice)
   t.same(alice.frames, [], 'no reply before the send is stored')
   release()
   t.same(
@@ -87,6 +101,7 @@ t.test('a message to yourself behind a pending reply: 204 before its 200', async
   const stored = answered(app.store, 'append', 1)
   alice.send({ type: 'send', touid: 'alice', msg: 'note to self', ref: 's' })
   await stored // stored and acked, the ack held behind the 202
+  await roundTrip(alice)
   t.same(alice.frames, [], 'neither the ack nor the message before the 202')
   release()
   t.same(
@@ -134,6 +149,7 @@ t.test('a 429 and a binary frame refused during a bind wait for its 201, in arri
   c.send({ type: 'send', touid: 'bob', msg: 'two', ref: 's2' })
   c.send({ type: 'join', touid: 'bob', ref: 'over' }) // the fifth frame: over the burst
   await taken
+  await roundTrip(c)
   t.same(c.frames, [], 'nothing before the 201')
   release()
   t.same(
@@ -173,6 +189,7 @@ t.test('a message to yourself reaches your other connections while its 204 waits
   await entered
   phone.send({ type: 'send', touid: 'alice', msg: 'note to self', ref: 's' })
   t.match(await laptop.next(), { code: 200, msg: 'note to self' }, 'the other connection has it at once')
+  await roundTrip(phone)
   t.same(phone.frames, [], 'the sending connection has nothing before its 202')
   release()
   t.same(
@@ -185,4 +202,34 @@ t.test('a message to yourself reaches your other connections while its 204 waits
     'join reply, ack, then the message',
   )
   await Promise.all([phone.close(), laptop.close()])
+})
+
+t.test('a connection closed for held replies while its bind queue is taken: the rest is dropped', async (t) => {
+  const { app, wsUrl } = await startApp(t, { rateLimit: 0, slowConsumerBytes: 4096 })
+  const c = await TestClient.connect(wsUrl)
+  const binding = gateCall(app.store, 'headMid', 1)
+  const write = gateCall(app.store, 'append', 1)
+  t.teardown(() => {
+    binding.release()
+    write.release()
+  })
+  c.send({ type: 'bind', uid: 'alice' })
+  await binding.entered
+  const taken = framesTaken(app.hub, 102)
+  // Queued behind the bind: a send whose write is held, enough 404s held behind its 204 to
+  // pass the bound, and a send that must not be stored once the connection is closed.
+  c.send({ type: 'send', touid: 'bob', msg: 'held', ref: 'a' })
+  for (let i = 0; i < 100; i++) c.send({ type: 'nope', ref: `r${i}` })
+  c.send({ type: 'send', touid: 'bob', msg: 'after the close', ref: 'b' })
+  await taken
+  binding.release()
+  t.equal((await c.closed).code, 1013, 'closed as a slow consumer')
+  write.release()
+  let stored = await app.store.history('alice', 'bob', null, 10)
+  while (stored.length === 0) stored = await app.store.history('alice', 'bob', null, 10) // the held write lands
+  t.same(
+    stored.map((m) => m.msg),
+    ['held'],
+    'the send queued after the close was not stored',
+  )
 })
