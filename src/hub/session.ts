@@ -125,14 +125,14 @@ export class Session {
     if (parked === undefined) return this.send(data)
     parked.then ??= []
     parked.then.push(data)
-    this.hold(data)
+    this.countParked(data)
     return false
   }
 
   private park(slot: number, data: string): void {
     this.parked ??= new Map()
     this.parked.set(slot, { data, then: null })
-    this.hold(data)
+    this.countParked(data)
   }
 
   /**
@@ -140,7 +140,7 @@ export class Session {
    * unsent ones are: the same bound applies to both together. During a bind's replay the
    * replay paces itself (Hub.drained), so only what is held counts then.
    */
-  private hold(data: string): void {
+  private countParked(data: string): void {
     this.parkedChars += data.length
     if (this.sendLimit === null) return
     const held = this.parkedChars + (this.held === null ? (this.connection.bufferedAmount ?? 0) : 0)
