@@ -28,13 +28,31 @@ function roundTrip(c: TestClient): Promise<void> {
   })
 }
 
-/** Resolves once the server has handled every frame `c` sent so far: a join it can be seen in. */
-async function handled(url: string, c: TestClient, uid: string, marker: string): Promise<void> {
+/** Resolves once the hub has taken `n` more frames from its connections, handled or refused. */
+function framesTaken(hub: Hub, n: number): Promise<void> {
+  let left = n
+  return new Promise((resolve) => {
+    const counted = (): void => {
+      if (--left === 0) resolve()
+    }
+    const handle = hub.handle.bind(hub)
+    const refuse = hub.refuse.bind(hub)
+    hub.handle = (...args) => {
+      handle(...args)
+      counted()
+    }
+    hub.refuse = (...args) => {
+      refuse(...args)
+      counted()
+    }
+  })
+}
+
+/** Sends a join to `marker` and resolves once the server has handled it, and so every frame before it. */
+async function handled(hub: Hub, c: TestClient, marker: string): Promise<void> {
+  const taken = framesTaken(hub, 1)
   c.send({ type: 'join', touid: marker, ref: marker })
-  for (;;) {
-    const list = (await (await fetch(`${url}/admin/sessions`)).json()) as { sessions: Array<{ uid: string; joined: string | null }> }
-    if (list.sessions.find((s) => s.uid === uid)?.joined === marker) return
-  }
+  await taken
 }
 
 t.test('every reply keeps frame order, even while a join waits for the store', async (t) => {
@@ -48,7 +66,7 @@ t.test('every reply keeps frame order, even while a join waits for the store', a
   bob.send({ type: 'exit', ref: 'e' })
   bob.send({ type: 'send', msg: 'no touid', ref: 'bad' })
   bob.send({ type: 'nope', ref: 'unknown' })
-  await handled(url, bob, 'bob', 'carol')
+  await handled(app.hub, bob, 'carol')
   await roundTrip(bob)
   t.same(bob.frames.filter((f) => f.code !== 200), [], 'no reply before the join is answered')
   release()
@@ -70,13 +88,13 @@ t.test('every reply keeps frame order, even while a join waits for the store', a
 })
 
 t.test('an error reply waits for the 204 of a send before it', async (t) => {
-  const { app, url, wsUrl } = await startApp(t)
+  const { app, wsUrl } = await startApp(t)
   const alice = await TestClient.bound(wsUrl, 'alice')
   const { entered, release } = gateCall(app.store, 'append', 1)
   alice.send({ type: 'send', touid: 'bob', msg: 'hi', ref: 's' })
   await entered
   alice.send({ type: 'nope', ref: 'unknown' })
-  await handled(url, alice, 'alice', 'zed')
+  await handled(app.hub, alice, 'zed')
   await roundTrip(alice)
   t.same(alice.frames, [], 'no reply before the send is stored')
   release()
@@ -115,26 +133,6 @@ t.test('a message to yourself behind a pending reply: 204 before its 200', async
   )
   await alice.close()
 })
-
-/** Resolves once the hub has taken `n` more frames from its connections, handled or refused. */
-function framesTaken(hub: Hub, n: number): Promise<void> {
-  let left = n
-  return new Promise((resolve) => {
-    const counted = (): void => {
-      if (--left === 0) resolve()
-    }
-    const handle = hub.handle.bind(hub)
-    const refuse = hub.refuse.bind(hub)
-    hub.handle = (...args) => {
-      handle(...args)
-      counted()
-    }
-    hub.refuse = (...args) => {
-      refuse(...args)
-      counted()
-    }
-  })
-}
 
 t.test('a 429 and a binary frame refused during a bind wait for its 201, in arrival order', async (t) => {
   // One token per 1000 s: the burst is all there is during the test.
