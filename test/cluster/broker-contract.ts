@@ -2,7 +2,7 @@
 // Each subtest gets a fresh cluster from `make`; `broker()` is one more node's broker in it.
 import t from 'tap'
 import type { Broker, ClusterEvent } from '../../src/cluster/broker.js'
-import { within } from './eventually.js'
+import { within } from '../helpers/eventually.js'
 import type { Teardown } from './presence-contract.js'
 
 export interface BrokerCluster {

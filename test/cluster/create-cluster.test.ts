@@ -6,7 +6,7 @@ import type { ClusterEvent } from '../../src/cluster/broker.js'
 import { createCluster } from '../../src/cluster/create-cluster.js'
 import { LocalBroker } from '../../src/cluster/local-broker.js'
 import { LocalPresence } from '../../src/cluster/local-presence.js'
-import { eventually } from './eventually.js'
+import { eventually } from '../helpers/eventually.js'
 import { entry } from './presence-contract.js'
 import { deleteKeys, freshPrefix, keysUnder, REDIS_URL } from './redis-helpers.js'
 

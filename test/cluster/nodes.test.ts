@@ -5,7 +5,7 @@ import t from 'tap'
 import { dropSchema, freshSchema, PG_URL } from '../helpers/postgres.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
-import { eventually } from './eventually.js'
+import { eventually } from '../helpers/eventually.js'
 import { PrivateRedis } from './redis-helpers.js'
 
 const TOKEN = 'cluster-admin-token'

@@ -5,7 +5,7 @@ import t from 'tap'
 import type { Presence } from '../../src/cluster/presence.js'
 import { FAIL_FAST } from '../../src/cluster/redis-connection.js'
 import { RedisPresence } from '../../src/cluster/redis-presence.js'
-import { eventually } from './eventually.js'
+import { eventually } from '../helpers/eventually.js'
 import { entry, type Teardown } from './presence-contract.js'
 import { deleteKeys, freePort, freshPrefix, keysUnder, REDIS_URL } from './redis-helpers.js'
 

@@ -4,7 +4,7 @@ import t from 'tap'
 import type { ClusterEvent } from '../../src/cluster/broker.js'
 import { RedisBroker } from '../../src/cluster/redis-broker.js'
 import { RedisPresence } from '../../src/cluster/redis-presence.js'
-import { eventually } from './eventually.js'
+import { eventually } from '../helpers/eventually.js'
 import { entry } from './presence-contract.js'
 import { PrivateRedis } from './redis-helpers.js'
 
