@@ -32,3 +32,48 @@ t.test('SIGKILL right after the ack loses nothing', async (t) => {
   t.equal(history.messages.length, 30, 'history has every acked message')
   await bob.close()
 })
+
+t.test('SIGKILL: what was pushed in the last seconds before it is pushed again at the next bind', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'duet-crash-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const env = { STORE_URL: `sqlite:${join(dir, 'duet.db')}` }
+
+  const first = await startServer(t, env)
+  const alice = await TestClient.bound(first.wsUrl, 'alice')
+  const bob = await TestClient.bound(first.wsUrl, 'bob')
+  const ack = await alice.request({ type: 'send', touid: 'bob', msg: 'live' })
+  // Received here; a push the kill cut off would look the same to the server: stored as pushed.
+  t.match(await bob.nextCode(200), { msg: 'live', mid: ack.mid })
+  first.child.kill('SIGKILL')
+  t.match(await first.exited, { signal: 'SIGKILL' })
+
+  const second = await startServer(t, env)
+  const again = await TestClient.connect(second.wsUrl)
+  again.send({ type: 'bind', uid: 'bob' })
+  t.match(await again.next(), { code: 201, mid: ack.mid })
+  t.match(await again.next(), { code: 200, msg: 'live', mid: ack.mid, offline: true }, 'pushed again, same mid')
+  await again.close()
+})
+
+t.test('a clean stop (SIGTERM) pushes nothing again', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'duet-crash-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const env = { STORE_URL: `sqlite:${join(dir, 'duet.db')}` }
+
+  const first = await startServer(t, env)
+  const alice = await TestClient.bound(first.wsUrl, 'alice')
+  const bob = await TestClient.bound(first.wsUrl, 'bob')
+  const ack = await alice.request({ type: 'send', touid: 'bob', msg: 'live' })
+  t.match(await bob.nextCode(200), { msg: 'live', mid: ack.mid })
+  first.child.kill('SIGTERM')
+  t.match(await first.exited, { code: 0 })
+
+  const second = await startServer(t, env)
+  const again = await TestClient.connect(second.wsUrl)
+  again.send({ type: 'bind', uid: 'bob' })
+  again.send({ type: 'exit' })
+  t.match(await again.next(), { code: 201, mid: ack.mid })
+  // The exit's reply follows the bind's backlog: nothing came between.
+  t.match(await again.next(), { code: 203 }, 'no push after the 201')
+  await again.close()
+})

@@ -17,6 +17,7 @@ import type {
 import { MAX_MID, midBound } from './mid.js'
 import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
+import { beginRun, endRun, UNCLEAN_STOP_WINDOW_MS } from './sqlite-run-state.js'
 import { WalSync } from './wal-sync.js'
 import { WriteBatcher, type QueuedWrite } from './write-batcher.js'
 
@@ -194,6 +195,13 @@ export class SqliteMessageStore implements MessageStore {
     migrateSqlite(this.db)
     // The migration's transaction has created the WAL file.
     this.walSync = options.path === ':memory:' ? undefined : new WalSync(options.path)
+    const requeued = beginRun(this.db)
+    if (requeued > 0) {
+      this.logger?.warn(
+        { requeued, windowMs: UNCLEAN_STOP_WINDOW_MS },
+        'the last run did not stop cleanly: its last pushes go out again at their recipients\' next bind',
+      )
+    }
     this.sql = prepareStatements(this.db)
     this.applyAll = this.db.transaction((batch: PendingWrite[]) => {
       for (const write of batch) write.apply()
@@ -311,6 +319,8 @@ export class SqliteMessageStore implements MessageStore {
     await this.batcher.drain()
     await this.walSync?.drain()
     this.walSync?.close()
+    // After a failed fdatasync the run did not end well: the next one requeues its last pushes.
+    if (!this.stopped) endRun(this.db)
     this.db.close()
   }
 

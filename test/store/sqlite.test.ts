@@ -171,7 +171,7 @@ t.test('sqlite: a version-1 database keeps its messages, read state and refs thr
   await store.close()
   const migrated = new Database(path, { readonly: true })
   t.teardown(() => migrated.close())
-  t.equal(migrated.pragma('user_version', { simple: true }), 3)
+  t.equal(migrated.pragma('user_version', { simple: true }), 4)
   t.same(
     migrated.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'duet_messages' ORDER BY name`).pluck().all(),
     ['duet_messages_recipient_pair', 'duet_messages_sender_ref', 'duet_messages_undelivered'],
@@ -248,4 +248,33 @@ t.test('sqlite: after a failed fdatasync the store stops: no write is acknowledg
   await t.rejects(store.markRead('b', 'a'), /store stopped/)
   await t.rejects(store.purgeBefore(Date.now()), /store stopped/, 'retention does not write either')
   await t.rejects(store.ping(), /store stopped/, 'and /readyz says so')
+})
+
+t.test('sqlite: after a run that never closed, the pushes of its last seconds are pushed again', async (t) => {
+  const path = freshPath()
+  mkdirSync(dirname(path), { recursive: true })
+  // The state a killed server leaves: its run still recorded as running.
+  const crashed = new Database(path)
+  migrateSqlite(crashed)
+  const now = Date.now()
+  const insert = crashed.prepare(
+    'INSERT INTO duet_messages (sender, recipient, msg, ts, read, delivered, ref) VALUES (?, ?, ?, ?, 0, ?, NULL)',
+  )
+  insert.run('a', 'b', 'pushed a minute before', now - 60_000, 1)
+  insert.run('a', 'b', 'pushed just before', now - 2_000, 1)
+  insert.run('a', 'c', 'never pushed', now - 1_000, 0)
+  insert.run('c', 'b', 'pushed last', now, 1)
+  crashed.prepare(`INSERT INTO duet_meta (key, value) VALUES ('run', 'running')`).run()
+  crashed.close()
+
+  const store = new SqliteMessageStore({ path })
+  t.same((await store.undelivered('b', 10)).map((m) => m.msg), ['pushed just before', 'pushed last'])
+  t.same((await store.undelivered('c', 10)).map((m) => m.msg), ['never pushed'])
+  await store.markDelivered('b', (await store.undelivered('b', 10)).map((m) => m.mid))
+  await store.close()
+
+  // A clean stop: the next run pushes nothing again.
+  const reopened = new SqliteMessageStore({ path })
+  t.teardown(() => reopened.close())
+  t.same(await reopened.undelivered('b', 10), [])
 })

@@ -46,6 +46,11 @@ const MIGRATIONS: readonly string[] = [
   // 3: the (recipient, mid) index goes, one page write fewer per insert: since and headMid
   // read the recipient pair index a sender at a time, a seek or two per conversation partner.
   `DROP INDEX duet_messages_recipient_mid;`,
+  // 4: whether the last run stopped cleanly (sqlite-run-state.ts).
+  `CREATE TABLE duet_meta (
+     key   TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   ) WITHOUT ROWID;`,
 ]
 
 /** Brings the schema up to `target` (the latest unless a test wants an older one). */
