@@ -39,7 +39,13 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
 
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (err) {
+    // Close what the app opened, so the store records a clean stop and not a crash.
+    await app.close().catch(() => undefined)
+    throw err
+  }
 }
 
 main().catch((err: unknown) => {

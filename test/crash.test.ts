@@ -50,8 +50,10 @@ t.test('SIGKILL: what was pushed in the last seconds before it is pushed again a
   const second = await startServer(t, env)
   const again = await TestClient.connect(second.wsUrl)
   again.send({ type: 'bind', uid: 'bob' })
+  again.send({ type: 'exit' })
   t.match(await again.next(), { code: 201, mid: ack.mid })
   t.match(await again.next(), { code: 200, msg: 'live', mid: ack.mid, offline: true }, 'pushed again, same mid')
+  t.match(await again.next(), { code: 203 })
   await again.close()
 })
 

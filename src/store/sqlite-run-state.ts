@@ -9,6 +9,8 @@ import type Database from 'better-sqlite3'
 
 /** How far back from the newest message a push may have been cut off by an unclean stop. */
 export const UNCLEAN_STOP_WINDOW_MS = 10_000
+/** At most this many of the newest messages are requeued, whatever their timestamps say. */
+const MAX_REQUEUED = 100_000
 
 /** Records this run; returns how many messages were marked not pushed after an unclean stop. */
 export function beginRun(db: Database.Database): number {
@@ -28,14 +30,16 @@ export function endRun(db: Database.Database): void {
 }
 
 function requeueRecentPushes(db: Database.Database): number {
-  const newest = db.prepare<[], number>('SELECT ts FROM duet_messages ORDER BY mid DESC LIMIT 1').pluck().get()
+  const newest = db.prepare<[], { mid: number; ts: number }>('SELECT mid, ts FROM duet_messages ORDER BY mid DESC LIMIT 1').get()
   if (newest === undefined) return 0
-  // Walks back from the newest row to the first one older than the window (ts grows with mid).
+  // Walks back from the newest row to the first one outside the window. ts grows with mid
+  // unless the clock was set back: a row newer than the newest by its clock ends the walk too,
+  // and MAX_REQUEUED bounds it whatever the clock did.
   const { changes } = db
-    .prepare<[number]>(
-      `UPDATE duet_messages SET delivered = 0 WHERE delivered = 1
-       AND mid > coalesce((SELECT mid FROM duet_messages WHERE ts < ? ORDER BY mid DESC LIMIT 1), 0)`,
+    .prepare<{ from: number; to: number; floor: number }>(
+      `UPDATE duet_messages SET delivered = 0 WHERE delivered = 1 AND mid > @floor
+       AND mid > coalesce((SELECT mid FROM duet_messages WHERE ts < @from OR ts > @to ORDER BY mid DESC LIMIT 1), 0)`,
     )
-    .run(newest - UNCLEAN_STOP_WINDOW_MS)
+    .run({ from: newest.ts - UNCLEAN_STOP_WINDOW_MS, to: newest.ts, floor: newest.mid - MAX_REQUEUED })
   return changes
 }

@@ -192,10 +192,17 @@ export class SqliteMessageStore implements MessageStore {
     // Temporary b-trees (sorts, the materialized CTE of since) in memory: as files, each query
     // that needs one opens and deletes a temporary file, about half a millisecond.
     this.db.pragma('temp_store = MEMORY')
-    migrateSqlite(this.db)
-    // The migration's transaction has created the WAL file.
-    this.walSync = options.path === ':memory:' ? undefined : new WalSync(options.path)
-    const requeued = beginRun(this.db)
+    let requeued: number
+    try {
+      migrateSqlite(this.db)
+      // The migration's transaction has created the WAL file.
+      this.walSync = options.path === ':memory:' ? undefined : new WalSync(options.path)
+      requeued = beginRun(this.db)
+    } catch (error) {
+      this.walSync?.close()
+      this.db.close()
+      throw error
+    }
     if (requeued > 0) {
       this.logger?.warn(
         { requeued, windowMs: UNCLEAN_STOP_WINDOW_MS },

@@ -278,3 +278,24 @@ t.test('sqlite: after a run that never closed, the pushes of its last seconds ar
   t.teardown(() => reopened.close())
   t.same(await reopened.undelivered('b', 10), [])
 })
+
+t.test('sqlite: a clock set back before the crash does not widen what is pushed again', async (t) => {
+  const path = freshPath()
+  mkdirSync(dirname(path), { recursive: true })
+  const crashed = new Database(path)
+  migrateSqlite(crashed)
+  const now = Date.now()
+  const insert = crashed.prepare(
+    'INSERT INTO duet_messages (sender, recipient, msg, ts, read, delivered, ref) VALUES (?, ?, ?, ?, 0, 1, NULL)',
+  )
+  insert.run('a', 'b', 'long before', now - 3_600_000)
+  insert.run('a', 'b', 'before the clock went back an hour', now + 3_600_000 - 5_000)
+  insert.run('a', 'b', 'after it', now - 1_000)
+  insert.run('a', 'b', 'newest', now)
+  crashed.prepare(`INSERT INTO duet_meta (key, value) VALUES ('run', 'running')`).run()
+  crashed.close()
+
+  const store = new SqliteMessageStore({ path })
+  t.teardown(() => store.close())
+  t.same((await store.undelivered('b', 10)).map((m) => m.msg), ['after it', 'newest'])
+})
