@@ -24,7 +24,7 @@ export function beginRun(db: Database.Database): number {
     .immediate()
 }
 
-/** Records a clean stop: every push this run made has been written. */
+/** Records a clean stop: the server wrote out its pushes before closing the store. */
 export function endRun(db: Database.Database): void {
   db.prepare(`UPDATE duet_meta SET value = 'stopped' WHERE key = 'run'`).run()
 }

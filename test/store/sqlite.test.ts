@@ -250,23 +250,32 @@ t.test('sqlite: after a failed fdatasync the store stops: no write is acknowledg
   await t.rejects(store.ping(), /store stopped/, 'and /readyz says so')
 })
 
-t.test('sqlite: after a run that never closed, the pushes of its last seconds are pushed again', async (t) => {
+/**
+ * The file a killed server leaves: these rows (sender, recipient, text, ms from now, pushed)
+ * and its run still recorded as running. Returns the database's path.
+ */
+function crashedWith(rows: Array<[string, string, string, number, boolean]>): string {
   const path = freshPath()
   mkdirSync(dirname(path), { recursive: true })
-  // The state a killed server leaves: its run still recorded as running.
   const crashed = new Database(path)
   migrateSqlite(crashed)
-  const now = Date.now()
   const insert = crashed.prepare(
     'INSERT INTO duet_messages (sender, recipient, msg, ts, read, delivered, ref) VALUES (?, ?, ?, ?, 0, ?, NULL)',
   )
-  insert.run('a', 'b', 'pushed a minute before', now - 60_000, 1)
-  insert.run('a', 'b', 'pushed just before', now - 2_000, 1)
-  insert.run('a', 'c', 'never pushed', now - 1_000, 0)
-  insert.run('c', 'b', 'pushed last', now, 1)
+  const now = Date.now()
+  for (const [from, to, text, offset, pushed] of rows) insert.run(from, to, text, now + offset, +pushed)
   crashed.prepare(`INSERT INTO duet_meta (key, value) VALUES ('run', 'running')`).run()
   crashed.close()
+  return path
+}
 
+t.test('sqlite: after a run that never closed, the pushes of its last seconds are pushed again', async (t) => {
+  const path = crashedWith([
+    ['a', 'b', 'pushed a minute before', -60_000, true],
+    ['a', 'b', 'pushed just before', -2_000, true],
+    ['a', 'c', 'never pushed', -1_000, false],
+    ['c', 'b', 'pushed last', 0, true],
+  ])
   const store = new SqliteMessageStore({ path })
   t.same((await store.undelivered('b', 10)).map((m) => m.msg), ['pushed just before', 'pushed last'])
   t.same((await store.undelivered('c', 10)).map((m) => m.msg), ['never pushed'])
@@ -280,21 +289,12 @@ t.test('sqlite: after a run that never closed, the pushes of its last seconds ar
 })
 
 t.test('sqlite: a clock set back before the crash does not widen what is pushed again', async (t) => {
-  const path = freshPath()
-  mkdirSync(dirname(path), { recursive: true })
-  const crashed = new Database(path)
-  migrateSqlite(crashed)
-  const now = Date.now()
-  const insert = crashed.prepare(
-    'INSERT INTO duet_messages (sender, recipient, msg, ts, read, delivered, ref) VALUES (?, ?, ?, ?, 0, 1, NULL)',
-  )
-  insert.run('a', 'b', 'long before', now - 3_600_000)
-  insert.run('a', 'b', 'before the clock went back an hour', now + 3_600_000 - 5_000)
-  insert.run('a', 'b', 'after it', now - 1_000)
-  insert.run('a', 'b', 'newest', now)
-  crashed.prepare(`INSERT INTO duet_meta (key, value) VALUES ('run', 'running')`).run()
-  crashed.close()
-
+  const path = crashedWith([
+    ['a', 'b', 'long before', -3_600_000, true],
+    ['a', 'b', 'before the clock went back an hour', 3_600_000 - 5_000, true],
+    ['a', 'b', 'after it', -1_000, true],
+    ['a', 'b', 'newest', 0, true],
+  ])
   const store = new SqliteMessageStore({ path })
   t.teardown(() => store.close())
   t.same((await store.undelivered('b', 10)).map((m) => m.msg), ['after it', 'newest'])
