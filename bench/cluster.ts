@@ -37,7 +37,7 @@ import { clkTck, freePort, hasTaskset, LoadProcess, pinSelf, procCpuSec, ROOT, s
 import { bool, list, num, opt, readRoundOptions, trafficConfig, type RoundOptions } from './options.js'
 import { agg, fmt, fmtMedian, runsOf, table, type Agg, type RunOutcome } from './report.js'
 
-const SERVER_JS = join(ROOT, 'dist/src/server.js')
+const SERVER_JS = join(ROOT, 'dist/server.js')
 const LOAD_JS = join(ROOT, 'dist/bench/cluster-load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
 

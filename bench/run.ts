@@ -110,8 +110,8 @@ const duetEnv = (store: (dir: string) => string) => (port: number, dir: string):
 const wsUrl = (port: number): string => `ws://127.0.0.1:${port}/ws`
 
 const ALL_TARGETS: Target[] = [
-  { name: 'duet-memory', protocol: 'ws', script: 'dist/src/server.js', env: duetEnv(() => 'memory:'), url: wsUrl },
-  { name: 'duet-sqlite', protocol: 'ws', script: 'dist/src/server.js', env: duetEnv((dir) => `sqlite:${join(dir, 'bench.db')}`), url: wsUrl },
+  { name: 'duet-memory', protocol: 'ws', script: 'dist/server.js', env: duetEnv(() => 'memory:'), url: wsUrl },
+  { name: 'duet-sqlite', protocol: 'ws', script: 'dist/server.js', env: duetEnv((dir) => `sqlite:${join(dir, 'bench.db')}`), url: wsUrl },
   {
     name: 'ws',
     protocol: 'ws',

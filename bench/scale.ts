@@ -46,7 +46,7 @@ const pin = { server: canPin ? ['-c', String(opt('SERVER_CPU', 0))] : [], load: 
 
 const duet = (name: string, dbFile = 'bench.db') => ({
   name,
-  script: 'dist/src/server.js',
+  script: 'dist/server.js',
   env: (port: number, dir: string) => ({
     PORT: String(port),
     HOST: '127.0.0.1',

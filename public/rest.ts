@@ -1,7 +1,7 @@
 // The page's HTTP calls: the conversation list and history, typed by the routes' own
 // TypeBox schemas (type-only imports: nothing of the server ends up in the bundle).
 import type { Static } from '@sinclair/typebox'
-import type { ConversationsResponse, HistoryResponse } from '../routes/users.js'
+import type { ConversationsResponse, HistoryResponse } from '../src/protocol/rest.js'
 
 export type Conversations = Static<typeof ConversationsResponse>
 export type Conversation = Conversations['conversations'][number]

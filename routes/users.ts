@@ -2,50 +2,12 @@
 // what the original served as its message list and /user/gethistory.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { ConversationsResponse, HistoryResponse } from '../src/protocol/rest.js'
 import { Mid, Uid } from '../src/protocol/schemas.js'
 import { ErrorResponse, userSecurity } from './common-schemas.js'
 
 export const HISTORY_DEFAULT_LIMIT = 50
 export const HISTORY_MAX_LIMIT = 200
-
-const MessageEntry = Type.Object(
-  {
-    mid: Mid,
-    from: Type.String(),
-    to: Type.String(),
-    msg: Type.String(),
-    ts: Type.Integer({ description: 'server time the message was stored, ms since epoch' }),
-  },
-  { $id: 'LastMessage' },
-)
-
-const HistoryEntry = Type.Object(
-  {
-    mid: Mid,
-    from: Type.String(),
-    to: Type.String(),
-    msg: Type.String(),
-    ts: Type.Integer(),
-    read: Type.Boolean({ description: 'the recipient has read it' }),
-  },
-  { $id: 'HistoryMessage' },
-)
-
-export const ConversationsResponse = Type.Object({
-  conversations: Type.Array(
-    Type.Object({
-      peer: Type.String(),
-      unread: Type.Integer({ description: 'messages from peer to uid not yet read' }),
-      online: Type.Boolean({ description: 'the peer has a live connection now' }),
-      lastMessage: MessageEntry,
-    }),
-  ),
-})
-
-export const HistoryResponse = Type.Object({
-  messages: Type.Array(HistoryEntry),
-  nextBefore: Type.Union([Mid, Type.Null()], { description: 'pass as `before` for the next (older) page; null at the end' }),
-})
 
 // 401/403 come from app.userGuard when auth is on (plugins/user-auth.ts).
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }

@@ -1,5 +1,5 @@
 // Generates the OpenAPI document the same way for the writer script and the sync test.
-import { build } from '../src/app.js'
+import { build } from '../app.js'
 
 /** openapi/openapi.json at the repository root (this file runs from dist/scripts/). */
 export const OPENAPI_PATH = new URL('../../openapi/openapi.json', import.meta.url)

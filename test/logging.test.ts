@@ -2,7 +2,7 @@
 // session id and uid; the text of a chat message never appears at info level.
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { build, loggerOptions } from '../src/app.js'
+import { build, loggerOptions } from '../app.js'
 import { loadConfig } from '../src/config.js'
 import { signToken } from './helpers/tokens.js'
 import { TestClient } from './helpers/ws-client.js'

@@ -1,6 +1,6 @@
 // Broker contract: deliver an event to one node, wherever in the cluster it runs.
 // In-process and Redis pub/sub implementations pass one contract suite.
-import type { StoredMessage } from '../store/message-store.js'
+import type { StoredMessage } from '../protocol/message.js'
 
 export type ClusterEvent =
   /**

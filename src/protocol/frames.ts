@@ -3,7 +3,7 @@
 import fastJson from 'fast-json-stringify'
 import { Code, CODE_TABLE } from './codes.js'
 import { ServerFrame } from './schemas.js'
-import type { StoredMessage } from '../store/message-store.js'
+import type { StoredMessage } from '../protocol/message.js'
 
 export const encodeFrame: (frame: ServerFrame) => string = fastJson(ServerFrame)
 

@@ -3,13 +3,8 @@
 // message on its heap: a message is a slot in a few columns (arrays of numbers, and of uid
 // strings shared by all the messages of a user) plus its text and its ref, not an object with
 // its own id string. Indexes hold seqs (small integers), never objects. The mid is the seq.
-import type {
-  AppendResult,
-  ConversationSummary,
-  MessageStore,
-  NewMessage,
-  StoredMessage,
-} from './message-store.js'
+import type { StoredMessage } from '../protocol/message.js'
+import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
 
 const READ = 1
 const DELIVERED = 2

@@ -1,16 +1,7 @@
 // The storage contract the hub and the REST routes depend on. Every implementation
 // (memory, SQLite, PostgreSQL) passes the same contract suite in test/store/.
+import type { StoredMessage } from '../protocol/message.js'
 
-/** A message as the store keeps it. `mid` is a string of digits, strictly increasing per recipient. */
-export interface StoredMessage {
-  mid: string
-  from: string
-  to: string
-  msg: string
-  /** Server time the message was stored, ms since epoch. */
-  ts: number
-  read: boolean
-}
 
 export interface NewMessage {
   from: string

@@ -5,13 +5,8 @@
 // late commit), and two batches can never deadlock on message rows.
 import pg from 'pg'
 import type { PoolClient, QueryConfig } from 'pg'
-import type {
-  AppendResult,
-  ConversationSummary,
-  MessageStore,
-  NewMessage,
-  StoredMessage,
-} from './message-store.js'
+import type { StoredMessage } from '../protocol/message.js'
+import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migratePostgres, quoteIdent } from './migrations/postgres.js'
 import type { Logger } from '../logger.js'

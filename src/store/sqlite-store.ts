@@ -7,13 +7,8 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
-import type {
-  AppendResult,
-  ConversationSummary,
-  MessageStore,
-  NewMessage,
-  StoredMessage,
-} from './message-store.js'
+import type { StoredMessage } from '../protocol/message.js'
+import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'

@@ -1,6 +1,6 @@
 // Starts the real app on a free port for a test, and closes it when the test ends.
 import type { FastifyInstance } from 'fastify'
-import { build } from '../../src/app.js'
+import { build } from '../../app.js'
 import type { Config } from '../../src/config.js'
 
 export interface RunningApp {

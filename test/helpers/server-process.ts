@@ -1,9 +1,9 @@
-// Runs the built server (dist/src/server.js) as a child process, for tests that kill it.
+// Runs the built server (dist/server.js) as a child process, for tests that kill it.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
-const SERVER = fileURLToPath(new URL('../../src/server.js', import.meta.url))
+const SERVER = fileURLToPath(new URL('../../server.js', import.meta.url))
 
 // A test process that dies early (a timeout) must not leave servers running.
 const children = new Set<ChildProcess>()

@@ -2,7 +2,7 @@
 // on bind (406, connection stays unbound, the victim's session is untouched), bind
 // attempt limits, and the user REST routes (401/403, admin token reads anything).
 import t from 'tap'
-import { build } from '../../src/app.js'
+import { build } from '../../app.js'
 import { loadConfig, type Config } from '../../src/config.js'
 import { startApp } from '../helpers/app.js'
 import { TestClient } from '../helpers/ws-client.js'

@@ -4,12 +4,12 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { build } from '../../src/app.js'
+import { build } from '../../app.js'
 import { checkExposure, ConfigError, loadConfig, type Config } from '../../src/config.js'
 import { startServer } from '../helpers/server-process.js'
 import { TEST_SECRET } from '../helpers/tokens.js'
 
-const SERVER = fileURLToPath(new URL('../../src/server.js', import.meta.url))
+const SERVER = fileURLToPath(new URL('../../server.js', import.meta.url))
 const config = (env: Record<string, string>): Config => loadConfig({ STORE_URL: 'memory:', ...env })
 
 t.test('checkExposure', async (t) => {

@@ -1,7 +1,8 @@
 // The MessageStore contract: every implementation runs this same suite (memory, SQLite,
 // PostgreSQL). Each subtest gets a fresh, empty store from `make` and hands it to `destroy`.
 import t from 'tap'
-import type { MessageStore, NewMessage, StoredMessage } from '../../src/store/message-store.js'
+import type { StoredMessage } from '../../src/protocol/message.js'
+import type { MessageStore, NewMessage } from '../../src/store/message-store.js'
 
 export type MakeStore = () => Promise<MessageStore>
 export type DestroyStore = (store: MessageStore) => Promise<void>

@@ -1,0 +1,43 @@
+// The REST answers the demo page and other clients read: one schema for the route that sends
+// them and the code that reads them.
+import { Type } from '@sinclair/typebox'
+import { Mid } from './schemas.js'
+
+const MessageEntry = Type.Object(
+  {
+    mid: Mid,
+    from: Type.String(),
+    to: Type.String(),
+    msg: Type.String(),
+    ts: Type.Integer({ description: 'server time the message was stored, ms since epoch' }),
+  },
+  { $id: 'LastMessage' },
+)
+
+const HistoryEntry = Type.Object(
+  {
+    mid: Mid,
+    from: Type.String(),
+    to: Type.String(),
+    msg: Type.String(),
+    ts: Type.Integer(),
+    read: Type.Boolean({ description: 'the recipient has read it' }),
+  },
+  { $id: 'HistoryMessage' },
+)
+
+export const ConversationsResponse = Type.Object({
+  conversations: Type.Array(
+    Type.Object({
+      peer: Type.String(),
+      unread: Type.Integer({ description: 'messages from peer to uid not yet read' }),
+      online: Type.Boolean({ description: 'the peer has a live connection now' }),
+      lastMessage: MessageEntry,
+    }),
+  ),
+})
+
+export const HistoryResponse = Type.Object({
+  messages: Type.Array(HistoryEntry),
+  nextBefore: Type.Union([Mid, Type.Null()], { description: 'pass as `before` for the next (older) page; null at the end' }),
+})
