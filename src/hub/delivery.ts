@@ -161,7 +161,7 @@ export class Delivery {
     const data = encodeFrame(messageFrame(message, false))
     let pushed = 0
     for (const target of targets) {
-      if (target.held !== null) target.held.push({ mid: message.mid, data })
+      if (target.held !== null) target.hold(message.mid, data)
       else if (target === origin ? target.sendAfterReply(originSlot, data) : target.send(data)) pushed++
     }
     if (pushed === 0) return false

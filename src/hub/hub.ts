@@ -132,7 +132,7 @@ export class Hub {
     // Closed while frames queued behind its bind were being taken (evicted): drop the rest.
     if (session.closed) return
     if (session.queued !== null) {
-      session.queued.push({ data, slot })
+      session.queue(data, slot)
       return
     }
     const parsed = parseFrame(data)
@@ -220,28 +220,25 @@ export class Hub {
       return
     }
     // Later frames wait until the bind is answered: clients send bind and go on at once.
-    session.queued = []
-    session.held = []
+    session.beginBind()
     try {
       if (await this.authenticate(session, frame, slot)) {
         session.uid = frame.uid
         await this.register(session)
         await this.answerBind(session, frame, slot)
       } else {
-        session.held = null
+        session.takeHeld()
       }
     } catch (err) {
       this.options.logger.error({ err, session: session.id, uid: frame.uid }, 'bind failed')
       this.unregister(session)
       session.uid = null
-      session.held = null
+      session.takeHeld()
       // Failed after its 201 (the replay): a second reply, in the order of now.
       const errorSlot = session.hasReplied(slot) ? session.reserveReply() : slot
       this.reply(session, errorSlot, Code.INTERNAL, 'bind', 'internal error: bind again', { ref: frame.ref })
     }
-    const queued = session.queued
-    session.queued = null
-    for (const { data, slot } of queued) this.process(session, data, slot)
+    for (const { data, slot } of session.takeQueued()) this.process(session, data, slot)
   }
 
   /** True when bind may go on: no verifier, or a valid token for this uid (else 406 sent). */
@@ -273,8 +270,7 @@ export class Hub {
     this.options.metrics?.frameOut('bind', Code.BOUND)
 
     const { sent, complete } = await this.backlog.send(session, uid, reset ? undefined : frame.since)
-    const held = session.held ?? []
-    session.held = null
+    const held = session.takeHeld()
     if (!complete) return
     for (const live of held) {
       if (sent.has(live.mid)) continue

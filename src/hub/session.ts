@@ -54,13 +54,13 @@ export class Session {
   joined: string | null = null
   /** Joins begun on this connection: a failed join rolls back only if it is still the latest. */
   joins = 0
-  /** Raw frames that arrived while a bind was in flight; null when no bind is. */
+  /** Raw frames that arrived while a bind was in flight; null when no bind is (queue, takeQueued). */
   queued: QueuedFrame[] | null = null
   /** Resolves once the latest send's store write is submitted; null when none is pending. */
   storeTurn: Promise<void> | null = null
   /** Resolves once the latest send's cross-node publish is made; null when none is pending. */
   publishTurn: Promise<void> | null = null
-  /** Live messages that arrived during the bind replay; null when not replaying. */
+  /** Live messages that arrived during the bind replay; null when not replaying (hold, takeHeld). */
   held: HeldFrame[] | null = null
   closed = false
   /** Bind frames seen on this connection, successful or not. */
@@ -70,8 +70,12 @@ export class Session {
   private nextReply = 0
   /** Replies ready before an earlier one, by slot; null while none waits. */
   private parked: Map<number, ParkedReply> | null = null
-  /** Characters held back for frame order: they count against the slow-consumer bound like unsent ones. */
-  private parkedChars = 0
+  /**
+   * Characters this client makes the server keep besides its socket's buffer: replies parked
+   * for frame order, frames queued behind a bind, live messages held during its replay. They
+   * count against the slow-consumer bound like unsent ones.
+   */
+  private retainedChars = 0
 
   constructor(
     readonly connection: Connection,
@@ -100,11 +104,11 @@ export class Session {
     this.nextReply++
     for (let next = this.parked?.get(this.nextReply); next !== undefined; next = this.parked?.get(this.nextReply)) {
       this.parked!.delete(this.nextReply++)
-      this.parkedChars -= next.data.length
+      this.retainedChars -= next.data.length
       this.send(next.data)
       if (next.then === null) continue
       for (const data of next.then) {
-        this.parkedChars -= data.length
+        this.retainedChars -= data.length
         this.send(data)
       }
     }
@@ -125,35 +129,70 @@ export class Session {
     if (parked === undefined) return this.send(data)
     parked.then ??= []
     parked.then.push(data)
-    this.countParked(data)
+    this.retain(data)
     return false
   }
 
   private park(slot: number, data: string): void {
     this.parked ??= new Map()
     this.parked.set(slot, { data, then: null })
-    this.countParked(data)
+    this.retain(data)
+  }
+
+  /** Starts a bind: later frames queue behind it, live messages are held for its replay. */
+  beginBind(): void {
+    this.queued = []
+    this.held = []
+  }
+
+  /** A frame that arrived while a bind is in flight, processed once it is answered. */
+  queue(data: string, slot: number): void {
+    this.queued!.push({ data, slot })
+    this.retain(data)
+  }
+
+  /** Ends the queueing: the frames to process now, in arrival order. */
+  takeQueued(): QueuedFrame[] {
+    const queued = this.queued ?? []
+    this.queued = null
+    for (const frame of queued) this.retainedChars -= frame.data.length
+    return queued
+  }
+
+  /** A live message for this connection while its replay is under way: sent after it. */
+  hold(mid: string, data: string): void {
+    this.held!.push({ mid, data })
+    this.retain(data)
+  }
+
+  /** Ends the replay: the live messages held meanwhile, in arrival order. */
+  takeHeld(): HeldFrame[] {
+    const held = this.held ?? []
+    this.held = null
+    for (const frame of held) this.retainedChars -= frame.data.length
+    return held
   }
 
   /**
-   * Frames held back for frame order are memory this client makes the server keep, as its
-   * unsent ones are: the same bound applies to both together. During a bind's replay the
-   * replay paces itself (Hub.drained), so only what is held counts then.
+   * What this client makes the server keep besides the socket is bounded together with its
+   * unsent frames. During a bind's replay the replay paces the socket itself (BacklogSender),
+   * so only what is retained counts then.
    */
-  private countParked(data: string): void {
-    this.parkedChars += data.length
-    if (this.sendLimit === null) return
-    const held = this.parkedChars + (this.held === null ? (this.connection.bufferedAmount ?? 0) : 0)
-    if (held > this.sendLimit.maxBufferedBytes) this.sendLimit.onOverflow(this, held)
+  private retain(data: string): void {
+    this.retainedChars += data.length
+    this.checkBound()
+  }
+
+  private checkBound(): void {
+    if (this.sendLimit === null || this.closed) return
+    const kept = this.retainedChars + (this.held === null ? (this.connection.bufferedAmount ?? 0) : 0)
+    if (kept > this.sendLimit.maxBufferedBytes) this.sendLimit.onOverflow(this, kept)
   }
 
   /** False when the frame was dropped: the connection is closing or closed. */
   send(data: string): boolean {
     if (this.closed || !this.connection.send(data)) return false
-    // During a bind the replay paces itself (Hub.drained) instead of tripping the bound.
-    if (this.sendLimit === null || this.held !== null) return true
-    const buffered = (this.connection.bufferedAmount ?? 0) + this.parkedChars
-    if (buffered > this.sendLimit.maxBufferedBytes) this.sendLimit.onOverflow(this, buffered)
+    this.checkBound()
     return true
   }
 }
