@@ -32,7 +32,7 @@ export default fp(
     // Catches replacements whose pub/sub message was lost (an outage): the owner record in
     // presence decides. Cheap in process; one Redis round trip per period in a cluster.
     const timer = setInterval(() => {
-      hub.reconcile().catch((err: unknown) => app.log.warn({ err }, 'presence reconcile failed'))
+      hub.registry.reconcile().catch((err: unknown) => app.log.warn({ err }, 'presence reconcile failed'))
     }, Math.max(1000, Math.floor(config.presenceLeaseMs / 3)))
     timer.unref()
     app.addHook('preClose', async () => clearInterval(timer))

@@ -43,7 +43,7 @@ export default fp(
       help: 'Open WebSocket connections on this node, bound or not',
       registers,
       collect() {
-        this.set(app.hub.connectionCount)
+        this.set(app.hub.registry.connectionCount)
       },
     })
     new Gauge({
@@ -51,7 +51,7 @@ export default fp(
       help: 'Distinct uids with a bound connection on this node',
       registers,
       collect() {
-        this.set(app.hub.onlineUids().length)
+        this.set(app.hub.registry.onlineUids().length)
       },
     })
     // The hot path only adds to plain numbers; prom-client reads them when scraped. Its own

@@ -46,7 +46,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async () => {
-      const uids = [...new Set((await fromPresence(() => app.hub.clusterSessions())).map((s) => s.uid))]
+      const uids = [...new Set((await fromPresence(() => app.hub.registry.clusterSessions())).map((s) => s.uid))]
       return { count: uids.length, uids }
     },
   )
@@ -62,7 +62,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async () => {
-      const sessions = await fromPresence(() => app.hub.clusterSessions())
+      const sessions = await fromPresence(() => app.hub.registry.clusterSessions())
       return { count: sessions.length, sessions }
     },
   )
@@ -79,7 +79,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      if (!(await fromPresence(() => app.hub.disconnect(request.params.id)))) {
+      if (!(await fromPresence(() => app.hub.registry.disconnect(request.params.id)))) {
         return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such session' })
       }
       return reply.code(204).send(null)

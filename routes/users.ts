@@ -32,7 +32,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       let presenceDown = false
       const online = await Promise.all(
         conversations.map((c) =>
-          app.hub.isOnline(c.peer).catch(() => {
+          app.hub.registry.isOnline(c.peer).catch(() => {
             presenceDown = true
             return false
           }),

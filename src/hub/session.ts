@@ -56,9 +56,9 @@ export class Session {
   joins = 0
   /** Raw frames that arrived while a bind was in flight; null when no bind is (queue, takeQueued). */
   queued: QueuedFrame[] | null = null
-  /** Resolves once the latest send's store write is submitted; null when none is pending. */
+  /** Resolves once the latest send's store write is submitted; null when none is pending (send-order.ts). */
   storeTurn: Promise<void> | null = null
-  /** Resolves once the latest send's cross-node publish is made; null when none is pending. */
+  /** Resolves once the latest send's cross-node publish is made; null when none is pending (send-order.ts). */
   publishTurn: Promise<void> | null = null
   /** Live messages that arrived during the bind replay; null when not replaying (hold, takeHeld). */
   held: HeldFrame[] | null = null

@@ -116,8 +116,8 @@ t.test('stored but the ack lost: the resend gets the same mid, the peer gets it 
     const result = await append(message)
     if (!cut) {
       cut = true
-      const session = app.hub.listSessions().find((s) => s.uid === 'alice')!
-      app.hub.kick(session.id)
+      const session = app.hub.registry.listSessions().find((s) => s.uid === 'alice')!
+      app.hub.registry.kick(session.id)
     }
     return result
   }
@@ -141,7 +141,7 @@ t.test('with auth on: the token provider is asked on every bind; a refused token
   const alice = client(t, wsUrl, 'alice', { token })
   await alice.connect()
   const back = alice.once('bound')
-  app.hub.kick(app.hub.listSessions().find((s) => s.uid === 'alice')!.id)
+  app.hub.registry.kick(app.hub.registry.listSessions().find((s) => s.uid === 'alice')!.id)
   await back
   t.equal(asked, 2, 'a fresh token for the re-bind')
 

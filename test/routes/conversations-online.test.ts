@@ -17,7 +17,7 @@ t.test('online follows the peer connecting and leaving', async (t) => {
   await alice.request({ type: 'send', touid: 'carol', msg: 'hi' })
   t.same(await online(), { bob: true, carol: false })
   // Disconnect bob server-side: synchronous, so the next request sees it.
-  app.hub.kick(app.hub.listSessions().find((s) => s.uid === 'bob')!.id)
+  app.hub.registry.kick(app.hub.registry.listSessions().find((s) => s.uid === 'bob')!.id)
   await bob.closed
   t.same(await online(), { bob: false, carol: false })
   await alice.close()

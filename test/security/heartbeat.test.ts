@@ -12,7 +12,7 @@ t.test('a connection that misses a pong is terminated and leaves presence', asyn
   const bound = dead.next()
   dead.send({ type: 'bind', uid: 'dead' })
   t.match(await bound, { code: 201 })
-  t.same(app.hub.onlineUids().sort(), ['alive', 'dead'])
+  t.same(app.hub.registry.onlineUids().sort(), ['alive', 'dead'])
 
   let alivePings = 0
   alive.socket.on('ping', () => alivePings++)
@@ -23,8 +23,8 @@ t.test('a connection that misses a pong is terminated and leaves presence', asyn
   t.equal(code, 1006, 'terminated, no closing handshake')
   t.ok(deadPings >= 1 && deadPings <= 2, `terminated after the first missed pong (${deadPings} pings)`)
   // The server's 'close' for that socket may run just after the client saw it.
-  await eventually(() => !app.hub.onlineUids().includes('dead'), 'the server to drop the dead connection')
-  t.same(app.hub.onlineUids(), ['alive'], 'presence removed')
+  await eventually(() => !app.hub.registry.onlineUids().includes('dead'), 'the server to drop the dead connection')
+  t.same(app.hub.registry.onlineUids(), ['alive'], 'presence removed')
 
   // The live client answered every ping and is still served.
   while (alivePings < 5) await new Promise((resolve) => alive.socket.once('ping', resolve))

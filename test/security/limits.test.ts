@@ -13,7 +13,7 @@ t.test('ALLOWED_ORIGINS: a foreign Origin gets 403 on the upgrade', async (t) =>
   t.equal(await upgradeStatus(wsUrl, { origin: 'HTTPS://CHAT.EXAMPLE/' }), 101, 'case and trailing slash do not matter')
   t.equal(await upgradeStatus(wsUrl, { origin: 'http://localhost:8080' }), 101, 'second entry')
   t.equal(await upgradeStatus(wsUrl), 101, 'no Origin (not a browser) passes')
-  t.equal(app.hub.listSessions().length, 0)
+  t.equal(app.hub.registry.listSessions().length, 0)
   const c = await TestClient.bound(wsUrl, 'after', {})
   await c.close()
 })

@@ -42,7 +42,7 @@ t.test('a client that never reads is closed, not buffered without bound', async 
     }
     peakBuffered = Math.max(peakBuffered, maxBuffered())
     peakRss = Math.max(peakRss, process.memoryUsage().rss)
-    if (evictedAt < 0 && !app.hub.onlineUids().includes('slow')) evictedAt = sent + WINDOW
+    if (evictedAt < 0 && !app.hub.registry.onlineUids().includes('slow')) evictedAt = sent + WINDOW
   }
   t.ok(evictedAt > 0, `the slow connection was dropped from presence (after ~${evictedAt} messages)`)
   t.ok(peakBuffered <= limit + 2 * MESSAGE_CHARS, `server-side buffer peaked at ${peakBuffered} bytes (bound ${limit})`)
@@ -67,6 +67,6 @@ t.test('a client that never reads is closed, not buffered without bound', async 
   const rest: string[] = []
   while (rest.length < MESSAGES - received.length) rest.push((await back.nextCode(200)).mid!)
   t.same([...received.map((f) => f.mid!), ...rest], acked, 'every acked message, once, in order')
-  t.ok(app.hub.onlineUids().includes('slow'), 'the replay itself did not trip the bound')
+  t.ok(app.hub.registry.onlineUids().includes('slow'), 'the replay itself did not trip the bound')
   await Promise.all([back.close(), sender.close()])
 })

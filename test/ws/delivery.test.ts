@@ -209,8 +209,8 @@ for (const kind of STORE_KINDS) {
 
       await alice.request({ type: 'send', touid: 'bob', msg: 'to the new one' })
       t.match(await fresh.nextCode(200), { msg: 'to the new one' })
-      t.same(app.hub.onlineUids().sort(), ['alice', 'bob'])
-      t.equal(app.hub.listSessions().filter((s) => s.uid === 'bob').length, 1)
+      t.same(app.hub.registry.onlineUids().sort(), ['alice', 'bob'])
+      t.equal(app.hub.registry.listSessions().filter((s) => s.uid === 'bob').length, 1)
       await alice.close()
       await fresh.close()
     })

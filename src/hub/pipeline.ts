@@ -1,43 +1,102 @@
-// Where a stored message goes: pushed to its recipient's connections on this node, handed to
-// the other nodes the recipient is bound on, and its delivered flag set to what happened, so
-// that the next bind pushes exactly what was missed. Used by the hub for each send and for
-// each push another node asks this one to make.
+// The message pipeline: the one path a chat message takes. Lookup (where its recipient is
+// bound, and whether the conversation is open) → append (stored, numbered) → ack (204) →
+// route (pushed to the recipient's connections here, handed to the other nodes it is bound on,
+// its delivered flag set to what happened, so the next bind pushes exactly what was missed).
+// A sender's messages keep their order through every step that can answer late (send-order.ts).
+// Pushes that other nodes ask this one to make come in here too (fromNode).
+import { performance } from 'node:perf_hooks'
 import type { Broker, ClusterEvent } from '../cluster/broker.js'
-import type { Presence, PresenceEntry } from '../cluster/presence.js'
+import type { Presence } from '../cluster/presence.js'
 import type { Logger } from '../logger.js'
 import { Code } from '../protocol/codes.js'
-import { encodeFrame, messageFrame } from '../protocol/frames.js'
+import { encodeFrame, messageFrame, replyFrame } from '../protocol/frames.js'
 import type { StoredMessage } from '../protocol/message.js'
-import type { MessageStore } from '../store/message-store.js'
+import type { SendFrame } from '../protocol/schemas.js'
+import type { AppendResult, MessageStore } from '../store/message-store.js'
 import type { DeliveryMarks } from './delivery-marks.js'
 import type { HubMetrics } from './hub-metrics.js'
 import type { LocalSessions } from './local-sessions.js'
+import type { Replies } from './replies.js'
 import type { Session } from './session.js'
+import { publishNow, publishTurn, storeNow, storeTurn, type Sessions, type StoreTurn } from './send-order.js'
 
-/** A uid's sessions as presence reports them. */
-export type Sessions = ReadonlyArray<Readonly<PresenceEntry>>
+const NO_SESSIONS: Sessions = Object.freeze([])
 
-export interface DeliveryOptions {
+export interface PipelineOptions {
   store: MessageStore
   presence: Presence
   broker: Broker
   logger: Logger
   nodeId: string
   metrics?: HubMetrics | undefined
-  /** This node's bound sessions (the hub's). */
+  /** This node's bound sessions (the registry's). */
   local: LocalSessions
-  /** Delivered-flag writes in flight, which a bind waits for (the hub's). */
+  /** Delivered-flag writes in flight, which a bind's replay waits for. */
   marks: DeliveryMarks
+  replies: Replies
 }
 
-export class Delivery {
-  constructor(private readonly options: DeliveryOptions) {}
+export class MessagePipeline {
+  constructor(private readonly options: PipelineOptions) {}
+
+  /** A `send` from a bound connection, validated: stored, acked in its reply slot, routed. */
+  async send(session: Session, slot: number, from: string, frame: SendFrame): Promise<void> {
+    const { store, metrics } = this.options
+    const to = frame.touid
+    let result: AppendResult
+    let delivered: boolean
+    let entries: Sessions
+    let started = 0
+    let turn: StoreTurn | null = null
+    try {
+      // The common case goes straight to the store, in this turn of the event loop.
+      const lookup = this.lookup(to)
+      if (storeNow(session, lookup)) entries = lookup
+      else {
+        turn = storeTurn(session, lookup)
+        entries = await turn.entries
+      }
+      const state = this.recipientState(to, from, entries)
+      delivered = state.delivered
+      started = performance.now()
+      // An empty ref is echoed but names no message: it cannot make a resend of anything.
+      const ref = frame.ref === '' ? undefined : frame.ref
+      const appended = store.append({ from, to, msg: frame.msg, ref, read: state.read, delivered })
+      turn?.submitted()
+      result = await appended
+      metrics?.storeWrite((performance.now() - started) / 1000, true)
+    } catch (err) {
+      turn?.submitted() // a store that threw at once must not hold this connection's next sends
+      if (started > 0) metrics?.storeWrite((performance.now() - started) / 1000, false)
+      this.options.logger.error({ err, session: session.id, uid: from }, 'store append failed')
+      this.options.replies.send(session, slot, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref })
+      return
+    }
+    const stored = result.message
+    const ack = replyFrame(Code.SENT, 'send', '', { uid: from, touid: to, ref: frame.ref })
+    ack.mid = stored.mid
+    ack.ts = stored.ts
+    this.options.replies.sendFrame(session, slot, ack)
+    if (result.duplicate) return
+    const routing = this.route(session, slot, to, stored, entries, delivered)
+    if (routing !== undefined) await routing
+  }
 
   /**
-   * The uid's sessions per presence, every node's. Synchronous when the engine holds
-   * presence in process (one node): a send then awaits only its store write.
+   * The uid's sessions per presence, every node's. Synchronous when the engine holds presence
+   * in process (one node): a send then awaits only its store write. Without presence (an
+   * outage) the message is still stored, and reaches the other nodes' users by recovery.
    */
-  presenceOf(uid: string): Sessions | Promise<Sessions> {
+  private lookup(uid: string): Sessions | Promise<Sessions> {
+    const sessions = this.presenceOf(uid)
+    if (!(sessions instanceof Promise)) return sessions
+    return sessions.catch((err: unknown) => {
+      this.options.logger.warn({ err, uid }, 'presence unavailable: delivering locally only')
+      return NO_SESSIONS
+    })
+  }
+
+  private presenceOf(uid: string): Sessions | Promise<Sessions> {
     const { presence } = this.options
     return presence.peekSessionsOf !== undefined ? presence.peekSessionsOf(uid) : presence.sessionsOf(uid)
   }
@@ -45,18 +104,14 @@ export class Delivery {
   /**
    * Whether `to` is online anywhere (delivered) and has the conversation with `from` open
    * (read). Local sessions come from this node's own state, which is never behind; presence
-   * adds the other nodes'. Without presence (an outage) the message is still stored, and
-   * reaches the other nodes' users by recovery.
+   * adds the other nodes'.
    */
-  recipientState(to: string, from: string, entries: Sessions): { read: boolean; delivered: boolean } {
+  private recipientState(to: string, from: string, entries: Sessions): { read: boolean; delivered: boolean } {
     let delivered = false
     let read = false
-    const local = this.options.local.of(to)
-    if (local !== undefined) {
-      for (const session of local) {
-        delivered = true
-        if (session.joined === from) read = true
-      }
+    for (const session of this.options.local.of(to) ?? NO_LOCAL) {
+      delivered = true
+      if (session.joined === from) read = true
     }
     for (const entry of entries) {
       if (entry.node === this.options.nodeId) continue
@@ -75,7 +130,7 @@ export class Delivery {
    * not miss the message (and seldom pushes it twice). A node asked to push sets the flag to
    * what happened there itself (fromNode).
    */
-  route(
+  private route(
     session: Session,
     slot: number,
     to: string,
@@ -83,29 +138,20 @@ export class Delivery {
     before: Sessions,
     storedDelivered: boolean,
   ): Promise<void> | undefined {
-    const pushedHere = this.deliverToUser(to, message, session, slot)
+    const pushedHere = this.push(to, message, session, slot)
     // Sessions on other nodes seen before the write are still the places to push to; only
     // when there were none, look again: the recipient may have bound during the write.
     const entries = before.some((entry) => entry.node !== this.options.nodeId) ? before : this.presenceOf(to)
-    const previous = session.publishTurn
-    if (!(entries instanceof Promise) && previous === null) {
+    if (publishNow(session, entries)) {
       this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, entries, storedDelivered))
       return undefined
     }
-    // A second lookup can answer after the next message's publish: publishes wait for the
-    // previous one from this connection, so another node gets a sender's messages in order.
-    let turn: Promise<void> | null = null
-    turn = (async () => {
-      // A failure was logged by send moments ago: only a push here counts.
-      const list = await Promise.resolve(entries).catch(() => null)
-      // Its own failure reached its sender's send; it must not stop this publish.
-      if (previous !== null) await previous.catch(() => undefined)
-      if (session.publishTurn === turn) session.publishTurn = null
+    // A second lookup can answer after the next message's publish: it waits its turn, so
+    // another node gets a sender's messages in order.
+    return publishTurn(session, entries, (list) => {
       const published = list !== null && this.publishElsewhere(to, message, list, storedDelivered)
       this.settle(to, message, storedDelivered, pushedHere, published)
-    })()
-    session.publishTurn = turn
-    return turn
+    })
   }
 
   /**
@@ -155,7 +201,7 @@ export class Delivery {
    * connection for its own 204 (`originSlot`), which may wait for an earlier reply; held, it
    * does not count either.
    */
-  private deliverToUser(uid: string, message: StoredMessage, origin: Session | null = null, originSlot = -1): boolean {
+  private push(uid: string, message: StoredMessage, origin: Session | null = null, originSlot = -1): boolean {
     const targets = this.options.local.of(uid)
     if (targets === undefined) return false
     const data = encodeFrame(messageFrame(message, false))
@@ -178,7 +224,7 @@ export class Delivery {
    */
   fromNode(event: Extract<ClusterEvent, { kind: 'deliver' }>): void {
     const { to, message, storedDelivered = true } = event
-    const pushed = this.deliverToUser(to, message)
+    const pushed = this.push(to, message)
     if (pushed !== storedDelivered) this.setDelivered(to, message.mid, pushed)
     if (pushed && !message.read) this.readOnArrival(to, message.from)
   }
@@ -195,3 +241,5 @@ export class Delivery {
       .catch((err: unknown) => this.options.logger.error({ err, uid, peer }, 'markRead on arrival failed'))
   }
 }
+
+const NO_LOCAL: readonly Session[] = Object.freeze([])

@@ -1,0 +1,110 @@
+// `bind`: makes a connection user X. Checks the token, registers the session (newest bind
+// wins), answers 201 with the user's position, then replays what the user has not seen and
+// the live messages held meanwhile. Frames that arrive during all this wait behind it
+// (Session.queue); the frame handler takes them once bind() resolves.
+import { AuthError, type TokenVerifier } from '../auth/token-verifier.js'
+import type { Logger } from '../logger.js'
+import { Code } from '../protocol/codes.js'
+import { replyFrame } from '../protocol/frames.js'
+import type { BindFrame } from '../protocol/schemas.js'
+import type { MessageStore } from '../store/message-store.js'
+import type { BacklogSender } from './backlog.js'
+import type { HubMetrics } from './hub-metrics.js'
+import type { MessagePipeline } from './pipeline.js'
+import type { Registry } from './registry.js'
+import type { Replies } from './replies.js'
+import type { Session } from './session.js'
+
+const AUTH_MESSAGES: Record<AuthError['reason'], string> = {
+  missing: 'token required',
+  invalid: 'invalid token',
+  expired: 'token expired',
+  'not-yet-valid': 'token not valid yet (nbf)',
+  'wrong-issuer': 'wrong token issuer',
+  'wrong-audience': 'wrong token audience',
+  'wrong-subject': 'token is for another uid',
+}
+
+export interface BindOptions {
+  store: MessageStore
+  logger: Logger
+  metrics?: HubMetrics | undefined
+  /** Checks the bind token; absent or null = open mode, bind trusts `uid`. */
+  verifier?: TokenVerifier | null | undefined
+  registry: Registry
+  pipeline: MessagePipeline
+  backlog: BacklogSender
+  replies: Replies
+}
+
+export class Binder {
+  constructor(private readonly options: BindOptions) {}
+
+  async bind(session: Session, frame: BindFrame, slot: number): Promise<void> {
+    const { registry, replies, logger } = this.options
+    if (session.uid !== null) {
+      replies.send(session, slot, Code.ALREADY_BOUND, 'bind', `already bound as ${session.uid}`, { ref: frame.ref, uid: session.uid })
+      return
+    }
+    // Later frames wait until the bind is answered: clients send bind and go on at once.
+    session.beginBind()
+    try {
+      if (await this.authenticate(session, frame, slot)) {
+        session.uid = frame.uid
+        await registry.register(session)
+        await this.answer(session, frame, slot)
+      } else {
+        session.takeHeld()
+      }
+    } catch (err) {
+      logger.error({ err, session: session.id, uid: frame.uid }, 'bind failed')
+      registry.unregister(session)
+      session.uid = null
+      session.takeHeld()
+      // Failed after its 201 (the replay): a second reply, in the order of now.
+      const errorSlot = session.hasReplied(slot) ? session.reserveReply() : slot
+      replies.send(session, errorSlot, Code.INTERNAL, 'bind', 'internal error: bind again', { ref: frame.ref })
+    }
+  }
+
+  /** True when bind may go on: no verifier, or a valid token for this uid (else 406 sent). */
+  private async authenticate(session: Session, frame: BindFrame, slot: number): Promise<boolean> {
+    const { verifier } = this.options
+    if (verifier === undefined || verifier === null) return true
+    try {
+      await verifier.verify(frame.token, frame.uid)
+    } catch (err) {
+      if (!(err instanceof AuthError)) throw err
+      this.options.logger.info({ session: session.id, uid: frame.uid, reason: err.reason }, 'bind refused')
+      // uid stays "": the connection is not bound.
+      const msg = `authentication failed: ${AUTH_MESSAGES[err.reason]}`
+      this.options.replies.send(session, slot, Code.AUTH_FAILED, 'bind', msg, { ref: frame.ref })
+      return false
+    }
+    // The connection may have gone while the token was checked: never register a ghost.
+    return !session.closed
+  }
+
+  /** 201, then the backlog, then the live messages held meanwhile that it did not carry. */
+  private async answer(session: Session, frame: BindFrame, slot: number): Promise<void> {
+    const uid = frame.uid
+    const head = await this.options.store.headMid(uid)
+    const reset = frame.since !== undefined && BigInt(frame.since) > BigInt(head)
+    const bound = replyFrame(Code.BOUND, 'bind', 'bound', { uid, ref: frame.ref })
+    bound.mid = head
+    if (reset) bound.reset = true
+    this.options.replies.sendFrame(session, slot, bound)
+
+    const { sent, complete } = await this.options.backlog.send(session, uid, reset ? undefined : frame.since)
+    const held = session.takeHeld()
+    if (!complete) return
+    for (const live of held) {
+      if (sent.has(live.mid)) continue
+      // Held, it was flagged as not pushed (MessagePipeline.push): now it is, so no later bind repeats it.
+      if (!session.send(live.data)) continue
+      this.options.metrics?.frameOut('send', Code.MESSAGE)
+      this.options.pipeline.setDelivered(uid, live.mid, true)
+    }
+    this.options.logger.info({ session: session.id, uid, replayed: sent.size }, 'bound')
+  }
+}

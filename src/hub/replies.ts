@@ -1,0 +1,35 @@
+// Direct replies to client frames, for every part of the hub that answers one: built by the
+// protocol's frame builder, counted, logged when they are errors, and sent in frame order
+// (each frame took its reply slot on arrival: Session.reply).
+import type { Logger } from '../logger.js'
+import { Code } from '../protocol/codes.js'
+import { encodeFrame, replyFrame } from '../protocol/frames.js'
+import type { ServerFrame } from '../protocol/schemas.js'
+import type { HubMetrics } from './hub-metrics.js'
+import type { Session } from './session.js'
+
+export type ReplyFields = { uid?: string; touid?: string; ref?: string | undefined }
+
+export class Replies {
+  constructor(
+    private readonly logger: Logger,
+    private readonly metrics: HubMetrics | undefined,
+  ) {}
+
+  /** Replies to the frame of `slot`; `uid` is the bound uid unless `fields` names another. */
+  send(session: Session, slot: number, code: Code, type: string, msg: string, fields: ReplyFields = {}): void {
+    const frame = replyFrame(code, type, msg, { uid: session.uid ?? '', ...fields })
+    if (code >= 400) {
+      // 429 at debug: a flooding client would otherwise flood the log as well.
+      const level = code === Code.RATE_LIMITED ? 'debug' : 'info'
+      this.logger[level]({ session: session.id, uid: session.uid, code, type: frame.type, reason: msg }, 'error reply')
+    }
+    this.sendFrame(session, slot, frame)
+  }
+
+  /** Replies with a frame the caller built (a 201 or 204 with its position or mid). */
+  sendFrame(session: Session, slot: number, frame: ServerFrame): void {
+    this.metrics?.frameOut(frame.type, frame.code)
+    session.reply(slot, encodeFrame(frame))
+  }
+}
