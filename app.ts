@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { checkExposure, loadConfig, type Config } from './src/config.js'
 import configPlugin from './plugins/config.js'
+import errorHandlerPlugin from './plugins/error-handler.js'
 import storePlugin from './plugins/store.js'
 import hubPlugin from './plugins/hub.js'
 import clusterPlugin from './plugins/cluster.js'
@@ -66,6 +67,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     )
   }
 
+  await app.register(errorHandlerPlugin)
   await app.register(configPlugin, { config })
   await app.register(docsPlugin)
   await app.register(storePlugin)

@@ -16,25 +16,19 @@ import type { ClusterLoadConfig, ClusterLoadEvent, ClusterTrafficResult } from '
 import {
   AckedWsClient,
   bindWs,
-  connectPairs,
   CONNECT_TIMEOUT_MS,
-  drain,
   DRAIN_TIMEOUT_MS,
   isObject,
-  localAddress,
-  measure,
   newHistogram,
-  openLoopFigures,
   readConfig,
   refOf,
   runMain,
-  SendLoop,
-  sleep,
+  runTraffic,
+  socketOptions,
   summarize,
   timeBudget,
   toMicros,
   TrafficStats,
-  windowCounts,
   writeEvent,
   type AckListener,
 } from './load-common.js'
@@ -120,8 +114,7 @@ class Client extends AckedWsClient<string | null> {
   }
 
   static connect(cfg: ClusterLoadConfig, index: number, url: string, uid: string, touid: string, stats: Stats, onAck: AckListener): Promise<Client> {
-    const opts = { localAddress: localAddress(cfg.sourceAddrs, index), deflate: false }
-    return bindWs(url, uid, opts, (code) => stats.refused(`close-${code}`, undefined), (ws) => new Client(index, touid, ws, stats, onAck, cfg.msgBytes))
+    return bindWs(url, uid, socketOptions(cfg, index), (code) => stats.refused(`close-${code}`, undefined), (ws) => new Client(index, touid, ws, stats, onAck, cfg.msgBytes))
   }
 
   send(scheduledAt: number): void {
@@ -194,32 +187,17 @@ function urlOf(cfg: ClusterLoadConfig, pair: number, side: 0 | 1): string {
 
 async function traffic(cfg: ClusterLoadConfig): Promise<ClusterTrafficResult> {
   const stats = new Stats()
-  const loop = new SendLoop(cfg, stats)
-  const { clients, sec: connectSec } = await connectPairs(cfg, (i, uid, touid) =>
-    Client.connect(cfg, i, urlOf(cfg, i >> 1, (i & 1) as 0 | 1), uid, touid, stats, loop.onAck),
-  )
-  loop.start(clients)
-
-  await sleep(cfg.warmupSec * 1000)
-  const { wallSec, loadCpu } = await measure(stats, () => sleep(cfg.durationSec * 1000))
-
-  // Stop sending, then give acks and pushes time to arrive.
-  loop.stop()
-  await drain(() => stats.inflight > 0 || stats.awaitingDelivery.size > 0)
-  for (const c of clients) c.close()
-
+  const result = await runTraffic(cfg, stats, {
+    connect: (i, uid, touid, onAck) => Client.connect(cfg, i, urlOf(cfg, i >> 1, (i & 1) as 0 | 1), uid, touid, stats, onAck),
+    // Acks and pushes both: a message acked but not yet pushed is late, not lost.
+    busy: () => stats.inflight > 0 || stats.awaitingDelivery.size > 0,
+  })
   return {
-    scenario: cfg.scenario,
-    ...windowCounts(stats, wallSec),
-    deliveredPerSec: stats.delivered / wallSec,
-    latency: summarize(stats.latency),
+    ...result,
+    deliveredPerSec: stats.delivered / result.wallSec,
     delivery: summarize(stats.delivery),
-    unacked: stats.inflight,
     undelivered: stats.awaitingDelivery.size,
     unexpected: stats.unexpected,
-    loadCpu,
-    connectSec,
-    ...openLoopFigures(cfg, stats),
   }
 }
 

@@ -1,7 +1,9 @@
 // What the two load generators, load.ts (run.ts's) and cluster-load.ts (cluster.ts's), share:
-// the latency histograms, the raw WebSocket client of PROTOCOL.md (bind handshake, acks matched
-// by ref), connecting the pairs, the closed and open send loops, the measured window, and the
-// process frame (config from argv, time budget, exit). One copy, so that both measure alike.
+// the latency histograms, the connection set-up (a raw WebSocket from the client's source
+// address, its handshake settled once; PROTOCOL.md's bind; acks matched by ref), the traffic run
+// (pairs connected, closed or open send loop, warm-up, measured window, drain) and its result
+// with the latency figures, and the process frame (config from argv, time budget, exit). One
+// copy, so that both measure alike.
 // Both run on one core beside the servers they measure, so the per-message path (send, ack
 // matching) creates no closures or objects beyond what the frame itself needs.
 import { WebSocket } from 'ws'
@@ -129,17 +131,27 @@ export class Binding<C> {
   }
 }
 
+/** How client i connects: from its own source address, offering permessage-deflate or not. */
+export interface SocketOptions {
+  localAddress: string
+  deflate: boolean
+}
+
+export function socketOptions(cfg: Pick<LoadConfig, 'sourceAddrs'> & { deflate?: boolean }, i: number): SocketOptions {
+  return { localAddress: localAddress(cfg.sourceAddrs, i), deflate: cfg.deflate ?? false }
+}
+
 /**
- * Opens a raw WebSocket and binds it as `uid`. `ready` makes the client and receives every
- * later frame; it is called in the tick of the bind reply, so no frame behind it is missed.
- * `onClose` hears of a close after the bind.
+ * Opens a raw WebSocket for `uid` and runs `handshake` on it, which binds (PROTOCOL.md's bind, or
+ * Socket.IO's connect then bind) and settles `binding` once. An error, a close before the bind
+ * or CONNECT_TIMEOUT_MS without one fail it; `onClose` hears of a close after the bind.
  */
-export function bindWs<C extends { onText(s: string): void }>(
+export function openClient<C>(
   url: string,
   uid: string,
-  opts: { localAddress: string; deflate: boolean },
+  opts: SocketOptions,
   onClose: (code: number) => void,
-  ready: (ws: WebSocket) => C,
+  handshake: (ws: WebSocket, binding: Binding<C>) => void,
 ): Promise<C> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, {
@@ -149,12 +161,29 @@ export function bindWs<C extends { onText(s: string): void }>(
       handshakeTimeout: CONNECT_TIMEOUT_MS,
     })
     const binding = new Binding(uid, () => ws.terminate(), resolve, reject)
-    const fail = (err: Error): void => binding.fail(err)
-    ws.on('error', (err) => fail(new Error(`${uid}@${url}: ${err.message}`)))
+    ws.on('error', (err) => binding.fail(new Error(`${uid}@${url}: ${err.message}`)))
     ws.on('close', (code, reason) => {
-      if (!binding.settled) fail(new Error(`${uid}: closed before bind (${code} ${reason.toString()})`))
+      if (!binding.settled) binding.fail(new Error(`${uid}: closed before bind (${code} ${reason.toString()})`))
       else onClose(code)
     })
+    handshake(ws, binding)
+  })
+}
+
+/**
+ * Opens a raw WebSocket and binds it as `uid` (PROTOCOL.md). `ready` makes the client and
+ * receives every later frame; it is called in the tick of the bind reply, so no frame behind it
+ * is missed.
+ */
+export function bindWs<C extends { onText(s: string): void }>(
+  url: string,
+  uid: string,
+  opts: SocketOptions,
+  onClose: (code: number) => void,
+  ready: (ws: WebSocket) => C,
+): Promise<C> {
+  return openClient<C>(url, uid, opts, onClose, (ws, binding) => {
+    const fail = (err: Error): void => binding.fail(err)
     ws.once('open', () => ws.send(JSON.stringify({ type: 'bind', uid, ref: 'bind' })))
     const onFirst = (data: WebSocket.RawData): void => {
       let f: unknown
@@ -328,19 +357,6 @@ export class SendLoop {
   }
 }
 
-/** The counts every traffic result starts with, in the order of its JSON. */
-export function windowCounts(stats: TrafficStats, wallSec: number): Pick<TrafficResult, 'wallSec' | 'acked' | 'delivered' | 'errors' | 'errorCodes' | 'ackedPerSec'> {
-  return { wallSec, acked: stats.acked, delivered: stats.delivered, errors: stats.errors, errorCodes: stats.errorCodes, ackedPerSec: stats.acked / wallSec }
-}
-
-/** What a traffic result ends with in the open loop: ack latency from the scheduled send time, the offered rate, the sends skipped at maxInflight. */
-export function openLoopFigures(
-  cfg: Pick<LoadConfig, 'scenario' | 'openRate'>,
-  stats: TrafficStats,
-): Pick<TrafficResult, 'scheduledLatency' | 'offeredRate' | 'skipped'> {
-  return cfg.scenario === 'open' ? { scheduledLatency: summarize(stats.scheduled), offeredRate: cfg.openRate, skipped: stats.skipped } : {}
-}
-
 export function cpuSec(since: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(since)
   return (d.user + d.system) / 1e6
@@ -368,6 +384,61 @@ export async function measure(stats: TrafficStats, wait: (t0: number) => Promise
 export async function drain(busy: () => boolean): Promise<void> {
   const until = performance.now() + DRAIN_TIMEOUT_MS
   while (busy() && performance.now() < until) await sleep(20)
+}
+
+/** A client of a traffic run: it sends to its partner, and is closed at the end. */
+export interface TrafficClient extends Sender {
+  close(): void
+}
+
+export interface TrafficRun<C extends TrafficClient> {
+  /** Connects client i as `uid`, partner `touid`; `onAck` answers its acks (the closed loop's next send). */
+  connect(i: number, uid: string, touid: string, onAck: AckListener): Promise<C>
+  /** Warm up for warmupSec before the window (default true). */
+  warmup?: boolean
+  /** The measured window from its start `t0` (default: durationSec). */
+  window?: (t0: number) => Promise<void>
+  /** After the sends stopped, what the drain waits for (default: sends without a reply). */
+  busy?: () => boolean
+}
+
+type TrafficConfig = Pick<
+  LoadConfig,
+  'scenario' | 'pairs' | 'connectConcurrency' | 'runId' | 'window' | 'openRate' | 'maxInflight' | 'warmupSec' | 'durationSec'
+>
+
+/**
+ * One traffic run: the pairs connected, the send loop going, warm-up, the measured window, the
+ * sends stopped and drained, the connections closed. Returns what every traffic result reports:
+ * the window's counts, latency send→ack and, in the open loop, from the scheduled send time.
+ */
+export async function runTraffic<C extends TrafficClient>(cfg: TrafficConfig, stats: TrafficStats, run: TrafficRun<C>): Promise<TrafficResult> {
+  const loop = new SendLoop(cfg, stats)
+  const { clients, sec: connectSec } = await connectPairs(cfg, (i, uid, touid) => run.connect(i, uid, touid, loop.onAck))
+  loop.start(clients)
+
+  if (run.warmup ?? true) await sleep(cfg.warmupSec * 1000)
+  const { wallSec, loadCpu } = await measure(stats, run.window ?? (() => sleep(cfg.durationSec * 1000)))
+
+  loop.stop()
+  await drain(run.busy ?? (() => stats.inflight > 0))
+  const unacked = stats.inflight
+  for (const c of clients) c.close()
+
+  return {
+    scenario: cfg.scenario === 'open' ? 'open' : 'closed',
+    wallSec,
+    acked: stats.acked,
+    delivered: stats.delivered,
+    errors: stats.errors,
+    errorCodes: stats.errorCodes,
+    ackedPerSec: stats.acked / wallSec,
+    latency: summarize(stats.latency),
+    unacked,
+    loadCpu,
+    connectSec,
+    ...(cfg.scenario === 'open' ? { scheduledLatency: summarize(stats.scheduled), offeredRate: cfg.openRate, skipped: stats.skipped } : {}),
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,33 +11,27 @@
 //           measured both from the actual send and from the scheduled time.
 //   idle:   N connections bind and stay idle; binds/s; the driver reads the server's RSS.
 import { createInterface } from 'node:readline'
-import { WebSocket } from 'ws'
+import type { WebSocket } from 'ws'
 import type { IdleResult, LoadConfig, LoadEvent, TrafficResult } from './types.js'
 import {
   AckedWsClient,
-  Binding,
   bindWs,
-  connectPairs,
   CONNECT_TIMEOUT_MS,
   cpuSec,
-  drain,
   isObject,
-  localAddress,
-  measure,
-  openLoopFigures,
+  openClient,
   pool,
   readConfig,
   refOf,
   runMain,
-  SendLoop,
+  runTraffic,
   sleep,
-  summarize,
+  socketOptions,
   timeBudget,
   TrafficStats,
-  windowCounts,
   writeEvent,
   type AckListener,
-  type Sender,
+  type TrafficClient,
 } from './load-common.js'
 
 const defaultLoadConfig: LoadConfig = {
@@ -78,7 +72,7 @@ class Stats extends TrafficStats {
 // ---------------------------------------------------------------------------------------------
 // clients
 
-interface Client extends Sender {
+interface Client extends TrafficClient {
   readonly uid: string
   /** un-acked sends on this connection */
   pending(): number
@@ -111,8 +105,7 @@ class WsClient extends AckedWsClient<boolean> implements Client {
   }
 
   static connect(cfg: LoadConfig, i: number, uid: string, touid: string, msg: string, stats: Stats, onAck: AckListener): Promise<WsClient> {
-    const opts = { localAddress: localAddress(cfg.sourceAddrs, i), deflate: cfg.deflate }
-    return bindWs(cfg.url, uid, opts, (code) => stats.error(`close-${code}`), (ws) => new WsClient(uid, touid, msg, ws, stats, onAck))
+    return bindWs(cfg.url, uid, socketOptions(cfg, i), (code) => stats.error(`close-${code}`), (ws) => new WsClient(uid, touid, msg, ws, stats, onAck))
   }
 
   send(scheduledAt: number): void {
@@ -182,20 +175,7 @@ class SioClient extends AckedWsClient<boolean> implements Client {
 
   static connect(cfg: LoadConfig, i: number, uid: string, touid: string, msg: string, stats: Stats, onAck: AckListener): Promise<SioClient> {
     const url = `${cfg.url.replace(/^http/, 'ws').replace(/\/$/, '')}/socket.io/?EIO=4&transport=websocket`
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, {
-        localAddress: localAddress(cfg.sourceAddrs, i),
-        perMessageDeflate: cfg.deflate,
-        skipUTF8Validation: true,
-        handshakeTimeout: CONNECT_TIMEOUT_MS,
-      })
-      const binding = new Binding<SioClient>(uid, () => ws.terminate(), resolve, reject)
-      const fail = (err: Error): void => binding.fail(err)
-      ws.on('error', (err) => fail(new Error(`${uid}@${url}: ${err.message}`)))
-      ws.on('close', (code) => {
-        if (!binding.settled) fail(new Error(`${uid}: closed before bind (${code})`))
-        else stats.error(`close-${code}`)
-      })
+    return openClient<SioClient>(url, uid, socketOptions(cfg, i), (code) => stats.error(`close-${code}`), (ws, binding) => {
       let client: SioClient | undefined
       ws.on('message', (data: WebSocket.RawData) => {
         const s = String(data)
@@ -204,10 +184,10 @@ class SioClient extends AckedWsClient<boolean> implements Client {
         else if (s.startsWith('40')) ws.send(`420["bind",{"uid":${JSON.stringify(uid)},"ref":"bind"}]`)
         else if (s === '2') ws.send('3')
         else if (s.startsWith('430[')) {
-          if (!s.includes('"code":201')) return fail(new Error(`${uid}: bind refused: ${s.slice(0, 300)}`))
+          if (!s.includes('"code":201')) return binding.fail(new Error(`${uid}: bind refused: ${s.slice(0, 300)}`))
           client = new SioClient(uid, touid, msg, ws, stats, onAck)
           binding.bound(client)
-        } else fail(new Error(`${uid}: unexpected Socket.IO packet before bind: ${s.slice(0, 200)}`))
+        } else binding.fail(new Error(`${uid}: unexpected Socket.IO packet before bind: ${s.slice(0, 200)}`))
       })
     })
   }
@@ -286,29 +266,12 @@ function connectOne(cfg: LoadConfig, i: number, uid: string, touid: string, msg:
 
 async function traffic(cfg: LoadConfig): Promise<TrafficResult> {
   const stats = new Stats()
-  const loop = new SendLoop(cfg, stats)
   const msg = 'x'.repeat(cfg.msgBytes)
-  const { clients, sec: connectSec } = await connectPairs(cfg, (i, uid, touid) => connectOne(cfg, i, uid, touid, msg, stats, loop.onAck))
-  loop.start(clients)
-
   const volume = cfg.scenario === 'closed' && (cfg.volumeBytes ?? 0) > 0
-  if (!volume) await sleep(cfg.warmupSec * 1000)
-  const { wallSec, loadCpu } = await measure(stats, (t0) => (volume ? untilVolume(cfg, stats, t0) : sleep(cfg.durationSec * 1000)))
-
-  loop.stop()
-  await drain(() => stats.inflight > 0)
-  const unacked = stats.inflight
-  for (const c of clients) c.close()
-
-  return {
-    scenario: cfg.scenario === 'open' ? 'open' : 'closed',
-    ...windowCounts(stats, wallSec),
-    latency: summarize(stats.latency),
-    unacked,
-    loadCpu,
-    connectSec,
-    ...openLoopFigures(cfg, stats),
-  }
+  return runTraffic(cfg, stats, {
+    connect: (i, uid, touid, onAck) => connectOne(cfg, i, uid, touid, msg, stats, onAck),
+    ...(volume ? { warmup: false, window: (t0: number) => untilVolume(cfg, stats, t0) } : {}),
+  })
 }
 
 /** Until volumeBytes of messages were acked (or durationSec passed), a progress event a second. */

@@ -3,11 +3,12 @@
 // by a proxy: nginx on the same host connects from loopback on behalf of the whole network.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
+import { AdminLoopbackOnly, AdminTokenRequired } from './http-errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    adminGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    adminGuard: (request: FastifyRequest) => Promise<void>
     isAdminRequest: (request: FastifyRequest) => boolean
   }
 }
@@ -48,14 +49,10 @@ export default fp(
       return token !== undefined && timingSafeEqual(digest(token), expected)
     })
 
-    app.decorate('adminGuard', async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    app.decorate('adminGuard', async (request: FastifyRequest): Promise<void> => {
       if (app.isAdminRequest(request)) return
-      const message =
-        expected === undefined
-          ? 'admin routes answer direct loopback clients only while ADMIN_TOKEN is unset'
-          : 'missing or invalid admin token: send Authorization: Bearer <ADMIN_TOKEN>'
-      await reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message })
+      throw expected === undefined ? new AdminLoopbackOnly() : new AdminTokenRequired()
     })
   },
-  { name: 'admin-auth', dependencies: ['config'] },
+  { name: 'admin-auth', dependencies: ['config', 'error-handler'] },
 )

@@ -2,14 +2,15 @@
 // whose sub is :uid (401 without a valid token, 403 for another uid's data). ADMIN_TOKEN
 // reads any user's data. In open mode everything passes, like bind.
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import { AuthError } from '../src/auth/token-verifier.js'
 import { bearerToken } from './admin-auth.js'
+import { NotYourData, UserTokenInvalid, UserTokenMissing } from './http-errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest/preHandler hook for routes with a `:uid` param. */
-    userGuard: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    userGuard: (request: FastifyRequest) => Promise<void>
   }
 }
 
@@ -20,7 +21,7 @@ export default fp(
     // routes must not open user data to whatever a local reverse proxy forwards.
     const adminTokenSet = app.config.adminToken !== undefined
 
-    app.decorate('userGuard', async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    app.decorate('userGuard', async (request: FastifyRequest): Promise<void> => {
       if (verifier === null) return
       if (adminTokenSet && app.isAdminRequest(request)) return
       const token = bearerToken(request)
@@ -29,17 +30,10 @@ export default fp(
         await verifier.verify(token, typeof uid === 'string' ? uid : '')
       } catch (err) {
         if (!(err instanceof AuthError)) throw err
-        if (err.reason === 'wrong-subject') {
-          await reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: "the token is for another uid: not your data" })
-          return
-        }
-        const message = err.reason === 'missing' ? 'send Authorization: Bearer <JWT>' : `invalid token: ${err.reason}`
-        await reply
-          .code(401)
-          .header('www-authenticate', `Bearer error="${err.reason === 'missing' ? 'invalid_request' : 'invalid_token'}"`)
-          .send({ statusCode: 401, error: 'Unauthorized', message })
+        if (err.reason === 'wrong-subject') throw new NotYourData()
+        throw err.reason === 'missing' ? new UserTokenMissing() : new UserTokenInvalid(err.reason)
       }
     })
   },
-  { name: 'user-auth', dependencies: ['config', 'auth', 'admin-auth'] },
+  { name: 'user-auth', dependencies: ['config', 'auth', 'admin-auth', 'error-handler'] },
 )

@@ -1,7 +1,8 @@
 // Admin routes: who is online and which connections are live. Bearer ADMIN_TOKEN.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { adminSecurity, ErrorResponse } from './common-schemas.js'
+import { AdminLoopbackOnly, AdminTokenRequired, errorResponses, PresenceUnavailable, RequestInvalid, SessionNotFound } from '../plugins/http-errors.js'
+import { adminSecurity } from './common-schemas.js'
 
 const OnlineResponse = Type.Object({
   count: Type.Integer(),
@@ -24,14 +25,14 @@ const SessionsResponse = Type.Object({
 
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.adminGuard)
-  const unauthorized = { 401: ErrorResponse, 503: ErrorResponse }
+  const errors = [AdminTokenRequired, AdminLoopbackOnly, PresenceUnavailable]
 
   // The cluster-wide view comes from presence; in a Redis outage say so (503), not "500".
   const fromPresence = async <T>(call: () => Promise<T>): Promise<T> => {
     try {
       return await call()
     } catch (err) {
-      throw Object.assign(new Error(`cluster presence unavailable: ${(err as Error).message}`), { statusCode: 503 })
+      throw new PresenceUnavailable(err instanceof Error ? err.message : String(err), { cause: err })
     }
   }
 
@@ -42,7 +43,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         summary: 'Bound users online now',
         security: adminSecurity,
-        response: { 200: OnlineResponse, ...unauthorized },
+        response: { 200: OnlineResponse, ...errorResponses(...errors) },
       },
     },
     async () => {
@@ -58,7 +59,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         summary: 'Live bound connections',
         security: adminSecurity,
-        response: { 200: SessionsResponse, ...unauthorized },
+        response: { 200: SessionsResponse, ...errorResponses(...errors) },
       },
     },
     async () => {
@@ -75,13 +76,11 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Disconnect one session',
         security: adminSecurity,
         params: Type.Object({ id: Type.String({ maxLength: 128 }) }),
-        response: { 204: Type.Null({ description: 'disconnected' }), 404: ErrorResponse, ...unauthorized },
+        response: { 204: Type.Null({ description: 'disconnected' }), ...errorResponses(RequestInvalid, ...errors, SessionNotFound) },
       },
     },
     async (request, reply) => {
-      if (!(await fromPresence(() => app.hub.registry.disconnect(request.params.id)))) {
-        return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'no such session' })
-      }
+      if (!(await fromPresence(() => app.hub.registry.disconnect(request.params.id)))) throw new SessionNotFound()
       return reply.code(204).send(null)
     },
   )

@@ -1,7 +1,8 @@
 // GET /metrics: Prometheus text format, admin-protected like /admin/* (it shows traffic).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { adminSecurity, ErrorResponse } from './common-schemas.js'
+import { AdminLoopbackOnly, AdminTokenRequired, errorResponses } from '../plugins/http-errors.js'
+import { adminSecurity } from './common-schemas.js'
 
 const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -14,7 +15,7 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: adminSecurity,
         response: {
           200: { content: { 'text/plain': { schema: Type.String({ description: 'Prometheus text exposition format' }) } } },
-          401: ErrorResponse,
+          ...errorResponses(AdminTokenRequired, AdminLoopbackOnly),
         },
       },
     },

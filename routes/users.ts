@@ -4,13 +4,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ConversationsResponse, HistoryResponse } from '../src/protocol/rest.js'
 import { Mid, Uid } from '../src/protocol/schemas.js'
-import { ErrorResponse, userSecurity } from './common-schemas.js'
+import { errorResponses, NotYourData, RequestInvalid, UserTokenInvalid, UserTokenMissing } from '../plugins/http-errors.js'
+import { userSecurity } from './common-schemas.js'
 
 export const HISTORY_DEFAULT_LIMIT = 50
 export const HISTORY_MAX_LIMIT = 200
 
 // 401/403 come from app.userGuard when auth is on (plugins/user-auth.ts).
-const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse }
+const errors = errorResponses(RequestInvalid, UserTokenMissing, UserTokenInvalid, NotYourData)
 
 const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(

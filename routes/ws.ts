@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
+import { OriginNotAllowed, TooManyConnections, TooManyConnectionsFromAddress } from '../plugins/http-errors.js'
 import type { Session } from '../src/hub/session.js'
 import { Code } from '../src/protocol/codes.js'
 import { ConnectionAdmission } from '../src/limits/connection-admission.js'
@@ -33,23 +34,14 @@ const wsRoute: FastifyPluginAsync = async (app) => {
     const origin = request.headers.origin
     if (allowedOrigins !== null && origin !== undefined && !allowedOrigins.has(normalizeOrigin(origin))) {
       request.log.info({ origin }, 'upgrade refused: origin not allowed')
-      await reply.code(403).send({ statusCode: 403, error: 'Forbidden', message: 'origin not allowed' })
-      return
+      throw new OriginNotAllowed()
     }
     const ip = request.ip
     const verdict = admission.admit(ip)
     if (verdict !== 'ok') {
       const total = verdict === 'total'
       request.log.warn({ ip, open: admission.open }, total ? 'upgrade refused: MAX_CONNECTIONS' : 'upgrade refused: MAX_CONNECTIONS_PER_IP')
-      await reply
-        .code(total ? 503 : 429)
-        .header('retry-after', '5')
-        .send({
-          statusCode: total ? 503 : 429,
-          error: total ? 'Service Unavailable' : 'Too Many Requests',
-          message: total ? 'too many connections: try again later' : 'too many connections from this address',
-        })
-      return
+      throw total ? new TooManyConnections() : new TooManyConnectionsFromAddress()
     }
     // The TCP socket closes exactly once, upgraded or not: release there.
     const socket = request.raw.socket as typeof request.raw.socket | undefined

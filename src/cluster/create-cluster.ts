@@ -1,14 +1,10 @@
 // Picks the cluster engines from configuration: in-process without a Redis URL (no Redis
-// code on the single-node path), Redis with one. Also runs the presence heartbeat, since
-// this is the one place that knows the lease.
-import { Redis } from 'ioredis'
+// code on the single-node path: ioredis is not even loaded), Redis with one. Also runs the
+// presence heartbeat, since this is the one place that knows the lease.
 import type { Broker } from './broker.js'
 import { LocalBroker } from './local-broker.js'
 import { LocalPresence } from './local-presence.js'
 import type { Presence } from './presence.js'
-import { RedisBroker } from './redis-broker.js'
-import { closeRedis, FAIL_FAST, logOutages } from './redis-connection.js'
-import { RedisPresence } from './redis-presence.js'
 import type { Logger } from '../logger.js'
 
 export interface ClusterOptions {
@@ -46,6 +42,12 @@ export async function createCluster(options: ClusterOptions): Promise<Cluster> {
     }
   }
 
+  const [{ Redis }, { RedisBroker }, { closeRedis, FAIL_FAST, logOutages }, { RedisPresence }] = await Promise.all([
+    import('ioredis'),
+    import('./redis-broker.js'),
+    import('./redis-connection.js'),
+    import('./redis-presence.js'),
+  ])
   // One command connection shared by presence and publishing; the broker adds its subscriber.
   const redis = new Redis(redisUrl, FAIL_FAST)
   logOutages(redis, logger, 'cluster')

@@ -3,6 +3,19 @@
 import { Type } from '@sinclair/typebox'
 import { Mid } from './schemas.js'
 
+/** Every HTTP error's body; the errors themselves are declared in plugins/http-errors.ts. */
+export const ErrorResponse = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    error: Type.String({ description: 'the HTTP status text' }),
+    message: Type.String(),
+    code: Type.Optional(
+      Type.String({ description: "what went wrong, for programs: `DUET_…` for duet's own errors, `FST_…` for Fastify's; absent on an internal failure (500)" }),
+    ),
+  },
+  { $id: 'ErrorResponse', description: 'Every HTTP error has this shape.' },
+)
+
 const MessageEntry = Type.Object(
   {
     mid: Mid,

@@ -8,12 +8,14 @@ import type { Frame } from './ws-client.js'
 export interface UpgradeResult {
   status: number
   headers: http.IncomingHttpHeaders
+  /** The response body of a refused upgrade. */
+  body?: string
   /** The upgraded socket on 101 (it holds a connection slot until destroyed). */
   socket?: Socket
 }
 
-/** A raw WebSocket upgrade request: the status and headers the server answers with. */
-export function rawUpgrade(wsUrl: string): Promise<UpgradeResult> {
+/** A raw WebSocket upgrade request: the status, headers and body the server answers with. */
+export function rawUpgrade(wsUrl: string, extraHeaders: Record<string, string> = {}): Promise<UpgradeResult> {
   const url = new URL(wsUrl)
   return new Promise((resolve, reject) => {
     const request = http.request({
@@ -25,12 +27,15 @@ export function rawUpgrade(wsUrl: string): Promise<UpgradeResult> {
         Upgrade: 'websocket',
         'Sec-WebSocket-Version': '13',
         'Sec-WebSocket-Key': randomBytes(16).toString('base64'),
+        ...extraHeaders,
       },
     })
     request.once('upgrade', (response, socket) => resolve({ status: response.statusCode ?? 0, headers: response.headers, socket }))
     request.once('response', (response) => {
-      response.resume()
-      resolve({ status: response.statusCode ?? 0, headers: response.headers })
+      let body = ''
+      response.setEncoding('utf8')
+      response.on('data', (chunk: string) => (body += chunk))
+      response.once('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }))
     })
     request.once('error', reject)
     request.end()
