@@ -157,5 +157,5 @@ export default fp(
       scrape: async () => `${await scraped.metrics()}\n${histograms()}\n`,
     })
   },
-  { name: 'metrics' },
+  { name: 'metrics', dependencies: ['config'] },
 )

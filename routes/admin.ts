@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { AdminLoopbackOnly, AdminTokenRequired, errorResponses, PresenceUnavailable, RequestInvalid, SessionNotFound } from '../plugins/http-errors.js'
 import { adminSecurity } from './common-schemas.js'
+import fp from 'fastify-plugin'
 
 const OnlineResponse = Type.Object({
   count: Type.Integer(),
@@ -86,4 +87,5 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 }
 
-export default adminRoutes
+// Encapsulated like any route plugin; named, so a missing plugin it needs fails at start.
+export default fp(adminRoutes, { name: 'routes/admin', dependencies: ['hub', 'admin-auth', 'error-handler'], encapsulate: true })

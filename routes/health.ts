@@ -1,6 +1,7 @@
 // Liveness and readiness for load balancers and orchestrators.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import fp from 'fastify-plugin'
 
 const Health = Type.Object({ status: Type.String() })
 const Check = Type.Union([Type.Literal('ok'), Type.String({ description: 'what failed' })])
@@ -50,4 +51,5 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 }
 
-export default healthRoutes
+// Encapsulated like any route plugin; named, so a missing plugin it needs fails at start.
+export default fp(healthRoutes, { name: 'routes/health', dependencies: ['store', 'cluster'], encapsulate: true })

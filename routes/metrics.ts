@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { AdminLoopbackOnly, AdminTokenRequired, errorResponses } from '../plugins/http-errors.js'
 import { adminSecurity } from './common-schemas.js'
+import fp from 'fastify-plugin'
 
 const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
@@ -23,4 +24,5 @@ const metricsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 }
 
-export default metricsRoutes
+// Encapsulated like any route plugin; named, so a missing plugin it needs fails at start.
+export default fp(metricsRoutes, { name: 'routes/metrics', dependencies: ['metrics', 'admin-auth', 'error-handler'], encapsulate: true })

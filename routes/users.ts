@@ -6,6 +6,7 @@ import { ConversationsResponse, HistoryResponse } from '../src/protocol/rest.js'
 import { Mid, Uid } from '../src/protocol/schemas.js'
 import { errorResponses, NotYourData, RequestInvalid, UserTokenInvalid, UserTokenMissing } from '../plugins/http-errors.js'
 import { userSecurity } from './common-schemas.js'
+import fp from 'fastify-plugin'
 
 export const HISTORY_DEFAULT_LIMIT = 50
 export const HISTORY_MAX_LIMIT = 200
@@ -78,4 +79,5 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 }
 
-export default userRoutes
+// Encapsulated like any route plugin; named, so a missing plugin it needs fails at start.
+export default fp(userRoutes, { name: 'routes/users', dependencies: ['store', 'hub', 'user-auth', 'error-handler'], encapsulate: true })

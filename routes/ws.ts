@@ -11,6 +11,7 @@ import { ConnectionAdmission } from '../src/limits/connection-admission.js'
 import { FairReads, ReadTurn } from '../src/limits/fair-reads.js'
 import { BatchedConnection, BatchedWrites } from '../src/transport/batched-writes.js'
 import { FlushingWebSocket } from '../src/transport/flushing-websocket.js'
+import fp from 'fastify-plugin'
 
 /** Frames one connection may deliver per event-loop turn before it waits for the next. */
 const FRAMES_PER_TURN = 64
@@ -85,4 +86,5 @@ const wsRoute: FastifyPluginAsync = async (app) => {
   }
 }
 
-export default wsRoute
+// Encapsulated like any route plugin; named, so a missing plugin it needs fails at start.
+export default fp(wsRoute, { name: 'routes/ws', dependencies: ['config', 'hub', 'websocket', 'error-handler'], encapsulate: true })
