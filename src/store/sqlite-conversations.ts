@@ -3,7 +3,7 @@
 // one index range of `limit` rows however many partners the user has.
 // Appends write it once per write batch, one statement for every conversation the batch
 // touched. SQLite's triggers run once per row: one that upserted both sides of each message
-// cost the store 4–7 µs of CPU per message, against 0–4 µs this way (bench/README.md), and
+// cost the store 5–7 µs of CPU per message, against 0–5 µs this way (bench/README.md), and
 // a batch of a running chat writes each of its conversations once. Deletes keep it through a
 // trigger, whoever deletes. Each batch also records the newest mid the table covers
 // (duet_meta `conversations`): a message above it was inserted by an older duet, which does
