@@ -3,7 +3,7 @@
 // and history over REST; it has no admin powers and renders every text as text.
 import { Code, DuetClient, type ChatMessage, type ConnectionState, type DuetError } from '../src/client/index.js'
 import { el, timeLabel } from './dom.js'
-import { fetchConversations, fetchHistory, type Conversation } from './rest.js'
+import { CONVERSATIONS_MAX, CONVERSATIONS_PAGE, fetchConversations, fetchHistory, type Conversation } from './rest.js'
 import { Thread } from './thread.js'
 import { hideBanner, showBanner, ui } from './ui.js'
 
@@ -23,6 +23,11 @@ const SCROLL_LOAD_PX = 40
 
 let session: { uid: string; token: string | undefined; client: DuetClient; refresh: ReturnType<typeof setInterval> } | null = null
 const conversations = new Map<string, ConversationView>()
+/**
+ * The list's pages loaded from the server: `next` is the cursor of the page after them
+ * (undefined: none loaded yet, null: no more), `loaded` how many conversations they held.
+ */
+const pages: { next: string | null | undefined; loaded: number; loading: boolean } = { next: undefined, loaded: 0, loading: false }
 let thread: Thread | null = null
 let settleTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -72,6 +77,7 @@ function stop(): void {
   session = null
   thread = null
   conversations.clear()
+  Object.assign(pages, { next: undefined, loaded: 0, loading: false })
   sessionStorage.removeItem('duet.uid')
   ui.chat.hidden = true
   ui.login.hidden = false
@@ -109,22 +115,45 @@ function conversation(peer: string): ConversationView {
   return view
 }
 
+/**
+ * Re-reads the top of the list, as many as the loaded pages held (up to the server's
+ * largest page), so the refresh keeps what is shown current; the first call loads the first
+ * page. A conversation further down changes only by a new message, which brings it to the top.
+ */
 async function refreshConversations(): Promise<void> {
   const current = session
   if (current === null) return
-  let list: Conversation[]
-  try {
-    list = (await fetchConversations(current.uid, current.token)).conversations
-  } catch (err) {
-    showBanner(`Could not load conversations: ${(err as Error).message}`)
-    return
-  }
-  if (session !== current) return
+  const limit = Math.min(Math.max(pages.loaded, CONVERSATIONS_PAGE), CONVERSATIONS_MAX)
+  const page = await fetchConversations(current.uid, null, limit, current.token).catch(listFailed)
+  if (page === undefined || session !== current) return
+  if (pages.next === undefined) Object.assign(pages, { next: page.nextBefore, loaded: page.conversations.length })
+  showConversations(page.conversations, current.uid)
+}
+
+/** "Show more": the page after those loaded. */
+async function loadMoreConversations(): Promise<void> {
+  const current = session
+  if (current === null || pages.loading || typeof pages.next !== 'string') return
+  pages.loading = true
+  const page = await fetchConversations(current.uid, pages.next, CONVERSATIONS_PAGE, current.token).catch(listFailed)
+  pages.loading = false
+  if (page === undefined || session !== current) return
+  Object.assign(pages, { next: page.nextBefore, loaded: pages.loaded + page.conversations.length })
+  showConversations(page.conversations, current.uid)
+}
+
+function listFailed(err: Error): undefined {
+  showBanner(`Could not load conversations: ${err.message}`)
+  return undefined
+}
+
+function showConversations(list: Conversation[], uid: string): void {
   for (const c of list) {
     const view = conversation(c.peer)
     view.unread = c.unread
     view.online = c.online
-    view.last = { text: c.lastMessage.msg, ts: c.lastMessage.ts, mine: c.lastMessage.from === current.uid }
+    const text = c.lastMessage.truncated ? `${c.lastMessage.msg}…` : c.lastMessage.msg
+    view.last = { text, ts: c.lastMessage.ts, mine: c.lastMessage.from === uid }
   }
   renderConversations()
 }
@@ -140,6 +169,7 @@ function renderConversations(): void {
   const recency = (view: ConversationView): number => view.last?.ts ?? Number.MAX_SAFE_INTEGER
   const views = [...conversations.values()].sort((a, b) => recency(b) - recency(a))
   ui.noConversations.hidden = views.length > 0
+  ui.moreConversations.hidden = typeof pages.next !== 'string'
   ui.conversations.replaceChildren(
     ...views.map((view) => {
       const open = thread?.peer === view.peer
@@ -298,6 +328,7 @@ ui.newForm.addEventListener('submit', (event) => {
   void openConversation(peer)
 })
 ui.closeThread.addEventListener('click', () => void closeConversation())
+ui.moreConversations.addEventListener('click', () => void loadMoreConversations())
 ui.composer.addEventListener('submit', (event) => {
   event.preventDefault()
   const text = ui.text.value

@@ -9,6 +9,9 @@ export type History = Static<typeof HistoryResponse>
 export type HistoryMessage = History['messages'][number]
 
 export const HISTORY_PAGE = 30
+/** The list's page size, and the server's largest (routes/users.ts). */
+export const CONVERSATIONS_PAGE = 50
+export const CONVERSATIONS_MAX = 200
 
 export class RestError extends Error {
   override name = 'RestError'
@@ -32,8 +35,11 @@ async function getJson<T>(path: string, token: string | undefined): Promise<T> {
 
 const segment = encodeURIComponent
 
-export function fetchConversations(uid: string, token?: string): Promise<Conversations> {
-  return getJson(`/users/${segment(uid)}/conversations`, token)
+/** A page of the list: the newest first, or those after `before` (a previous page's `nextBefore`). */
+export function fetchConversations(uid: string, before: string | null, limit: number, token?: string): Promise<Conversations> {
+  const query = new URLSearchParams({ limit: String(limit) })
+  if (before !== null) query.set('before', before)
+  return getJson(`/users/${segment(uid)}/conversations?${query}`, token)
 }
 
 export function fetchHistory(uid: string, peer: string, before: string | null, token?: string): Promise<History> {

@@ -13,6 +13,7 @@ export const ui = {
   newForm: byId<HTMLFormElement>('new-form'),
   newPeer: byId<HTMLInputElement>('new-peer'),
   conversations: byId('conversations'),
+  moreConversations: byId<HTMLButtonElement>('more-conversations'),
   noConversations: byId('no-conversations'),
   peerDot: byId('peer-dot'),
   peerName: byId('peer-name'),

@@ -10,6 +10,18 @@ import fp from 'fastify-plugin'
 
 export const HISTORY_DEFAULT_LIMIT = 50
 export const HISTORY_MAX_LIMIT = 200
+export const CONVERSATIONS_DEFAULT_LIMIT = 50
+export const CONVERSATIONS_MAX_LIMIT = 200
+
+// Today the newest mid of the previous page's last conversation (the store's order); clients
+// pass back what `nextBefore` said and never build one, so the format may change.
+const Cursor = Type.String({ pattern: '^[0-9]{1,20}$', description: 'opaque: the `nextBefore` of the previous page' })
+
+/** A page size: at least 1; larger than `max` is capped, not refused (as history does). */
+const pageLimit = (fallback: number, max: number) =>
+  Type.Optional(
+    Type.Integer({ minimum: 1, default: fallback, description: `page size; default ${fallback}, larger values are capped at ${max}` }),
+  )
 
 // 401/403 come from app.userGuard when auth is on (plugins/user-auth.ts).
 const errors = errorResponses(RequestInvalid, UserTokenMissing, UserTokenInvalid, NotYourData)
@@ -22,13 +34,22 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['users'],
         security: userSecurity,
-        summary: "The user's conversations, most recent first, with unread counts",
+        summary: "The user's conversations by last activity, newest first, with unread counts; paginated",
         params: Type.Object({ uid: Uid }),
+        querystring: Type.Object({
+          before: Type.Optional(Cursor),
+          limit: pageLimit(CONVERSATIONS_DEFAULT_LIMIT, CONVERSATIONS_MAX_LIMIT),
+        }),
         response: { 200: ConversationsResponse, ...errors },
       },
     },
     async (request) => {
-      const conversations = await app.store.conversations(request.params.uid)
+      const limit = Math.min(request.query.limit ?? CONVERSATIONS_DEFAULT_LIMIT, CONVERSATIONS_MAX_LIMIT)
+      // One extra row tells whether another page exists. A page is bounded (200 previews of
+      // 200 characters, 200 presence lookups), however many conversations the user has.
+      const rows = await app.store.conversations(request.params.uid, request.query.before ?? null, limit + 1)
+      const conversations = rows.slice(0, limit)
+      const nextBefore = rows.length > limit ? conversations[conversations.length - 1]!.lastMessage.mid : null
       // Without presence (a Redis outage) only this node's sessions are known: the list still
       // answers, with every peer not bound here shown offline, rather than failing.
       let presenceDown = false
@@ -41,7 +62,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ),
       )
       if (presenceDown) request.log.warn('presence unavailable: online shown for this node only')
-      return { conversations: conversations.map((c, i) => ({ ...c, online: online[i]! })) }
+      return { conversations: conversations.map((c, i) => ({ ...c, online: online[i]! })), nextBefore }
     },
   )
 
@@ -56,13 +77,7 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
         params: Type.Object({ uid: Uid, peer: Uid }),
         querystring: Type.Object({
           before: Type.Optional(Mid),
-          limit: Type.Optional(
-            Type.Integer({
-              minimum: 1,
-              default: HISTORY_DEFAULT_LIMIT,
-              description: `page size; default ${HISTORY_DEFAULT_LIMIT}, larger values are capped at ${HISTORY_MAX_LIMIT}`,
-            }),
-          ),
+          limit: pageLimit(HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT),
         }),
         response: { 200: HistoryResponse, ...errors },
       },

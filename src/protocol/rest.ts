@@ -1,6 +1,7 @@
 // The REST answers the demo page and other clients read: one schema for the route that sends
 // them and the code that reads them.
 import { Type } from '@sinclair/typebox'
+import { PREVIEW_LENGTH } from './preview.js'
 import { Mid } from './schemas.js'
 
 /** Every HTTP error's body; the errors themselves are declared in plugins/http-errors.ts. */
@@ -16,12 +17,13 @@ export const ErrorResponse = Type.Object(
   { $id: 'ErrorResponse', description: 'Every HTTP error has this shape.' },
 )
 
-const MessageEntry = Type.Object(
+const LastMessage = Type.Object(
   {
     mid: Mid,
     from: Type.String(),
     to: Type.String(),
-    msg: Type.String(),
+    msg: Type.String({ description: `the text, cut to its first ${PREVIEW_LENGTH} characters (code points)` }),
+    truncated: Type.Boolean({ description: '`msg` was cut: the whole text is in the history' }),
     ts: Type.Integer({ description: 'server time the message was stored, ms since epoch' }),
   },
   { $id: 'LastMessage' },
@@ -45,9 +47,12 @@ export const ConversationsResponse = Type.Object({
       peer: Type.String(),
       unread: Type.Integer({ description: 'messages from peer to uid not yet read' }),
       online: Type.Boolean({ description: 'the peer has a live connection now' }),
-      lastMessage: MessageEntry,
+      lastMessage: LastMessage,
     }),
   ),
+  nextBefore: Type.Union([Type.String(), Type.Null()], {
+    description: 'opaque cursor: pass as `before` for the next page (older activity); null at the end',
+  }),
 })
 
 export const HistoryResponse = Type.Object({

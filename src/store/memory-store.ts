@@ -4,6 +4,7 @@
 // strings shared by all the messages of a user) plus its text and its ref, not an object with
 // its own id string. Indexes hold seqs (small integers), never objects. The mid is the seq.
 import type { StoredMessage } from '../protocol/message.js'
+import { preview } from '../protocol/preview.js'
 import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
 
 const READ = 1
@@ -52,7 +53,14 @@ export class MemoryMessageStore implements MessageStore {
   private readonly byRecipient = new Map<string, number[]>()
   /** Seqs of each pair, both directions, ascending: keyed (lower uid, higher uid). */
   private readonly byPair: TwoLevel<number[]> = new Map()
-  private readonly peers = new Map<string, Set<string>>()
+  /**
+   * Each user's conversations by last activity: the newest seq of each, ascending. A message
+   * moves its conversation to the end, usually from the end (a chat going on: one pop), so a
+   * page of the list is a binary search and `limit` steps back, however many there are.
+   */
+  private readonly recent = new Map<string, number[]>()
+  /** owner -> peer -> seq: every message from peer to owner up to it is read (unread ones come after). */
+  private readonly readMarks: TwoLevel<number> = new Map()
   /**
    * sender -> recipient -> ref -> seq: a ref is unique per conversation. Keyed by the ref
    * string as parsed, so a message keeps no key string of its own (one less heap object each).
@@ -76,13 +84,11 @@ export class MemoryMessageStore implements MessageStore {
     const low = from < to ? from : to
     const high = from < to ? to : from
     const pair = lookup(this.byPair, low, high)
+    const previous = pair?.[pair.length - 1]
     if (pair !== undefined) pair.push(seq)
-    else {
-      // A new conversation: the only time the peer sets change.
-      put(this.byPair, low, high, [seq])
-      setFor(this.peers, from).add(to)
-      setFor(this.peers, to).add(from)
-    }
+    else put(this.byPair, low, high, [seq])
+    this.moveToFront(from, previous, seq)
+    if (to !== from) this.moveToFront(to, previous, seq)
     if (input.ref !== undefined) {
       if (refs !== undefined) refs.set(input.ref, seq)
       else put(this.byRef, from, to, new Map([[input.ref, seq]]))
@@ -135,6 +141,8 @@ export class MemoryMessageStore implements MessageStore {
       this.flags[seq - 1]! |= READ
       changed++
     }
+    const seqs = this.pairSeqs(uid, peer)
+    if (seqs.length > 0) put(this.readMarks, uid, peer, seqs[seqs.length - 1]!)
     return changed
   }
 
@@ -142,17 +150,17 @@ export class MemoryMessageStore implements MessageStore {
     return this.unreadSeqs(uid, peer).length
   }
 
-  async conversations(uid: string): Promise<ConversationSummary[]> {
-    const out: Array<ConversationSummary & { seq: number }> = []
-    for (const peer of this.peers.get(uid) ?? []) {
-      const seqs = this.pairSeqs(uid, peer)
-      const last = seqs[seqs.length - 1]
-      if (last === undefined) continue
-      const { read: _read, ...lastMessage } = this.view(last)
-      out.push({ peer, unread: this.unreadSeqs(uid, peer).length, lastMessage, seq: last })
+  async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
+    const order = this.recent.get(uid) ?? NONE
+    const out: ConversationSummary[] = []
+    // Back from the newest seq below `before`.
+    const start = before === null ? order.length : firstAfter(order, Number(before) - 1)
+    for (let i = start - 1; i >= 0 && out.length < limit; i--) {
+      const { read: _read, msg, ...last } = this.view(order[i]!)
+      const peer = last.from === uid ? last.to : last.from
+      out.push({ peer, unread: this.unreadSeqs(uid, peer).length, lastMessage: { ...last, ...preview(msg) } })
     }
-    out.sort((a, b) => b.seq - a.seq)
-    return out.map(({ seq: _seq, ...summary }) => summary)
+    return out
   }
 
   async history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]> {
@@ -182,11 +190,12 @@ export class MemoryMessageStore implements MessageStore {
           continue
         }
         byHigh.delete(high)
-        this.peers.get(low)?.delete(high)
-        this.peers.get(high)?.delete(low)
+        this.readMarks.get(low)?.delete(high)
+        this.readMarks.get(high)?.delete(low)
       }
       if (byHigh.size === 0) this.byPair.delete(low)
     }
+    this.rebuildRecent()
     for (const [sender, byRecipient] of this.byRef) {
       for (const [recipient, refs] of byRecipient) {
         for (const [ref, seq] of refs) if (!keep(seq)) refs.delete(ref)
@@ -217,12 +226,38 @@ export class MemoryMessageStore implements MessageStore {
     return (a < b ? lookup(this.byPair, a, b) : lookup(this.byPair, b, a)) ?? NONE
   }
 
-  /** Seqs of the messages from `peer` to `uid` not yet read. */
+  /** Seqs of the messages from `peer` to `uid` not yet read: only those after the read mark can be. */
   private unreadSeqs(uid: string, peer: string): number[] {
-    return this.pairSeqs(uid, peer).filter((seq) => {
-      const i = seq - 1
-      return this.to[i] === uid && this.from[i] === peer && (this.flags[i]! & READ) === 0
-    })
+    const seqs = this.pairSeqs(uid, peer)
+    const out: number[] = []
+    for (let j = firstAfter(seqs, lookup(this.readMarks, uid, peer) ?? 0); j < seqs.length; j++) {
+      const i = seqs[j]! - 1
+      if (this.to[i] === uid && this.from[i] === peer && (this.flags[i]! & READ) === 0) out.push(seqs[j]!)
+    }
+    return out
+  }
+
+  /** `owner`'s conversation whose newest seq was `previous` (undefined: a new one) now has `seq`. */
+  private moveToFront(owner: string, previous: number | undefined, seq: number): void {
+    const order = listFor(this.recent, owner)
+    if (previous !== undefined) {
+      if (order[order.length - 1] === previous) order.pop()
+      else order.splice(firstAfter(order, previous - 1), 1)
+    }
+    order.push(seq)
+  }
+
+  /** After a purge: every conversation's newest seq, from the pairs that are left. */
+  private rebuildRecent(): void {
+    this.recent.clear()
+    for (const [low, byHigh] of this.byPair) {
+      for (const [high, seqs] of byHigh) {
+        const newest = seqs[seqs.length - 1]!
+        listFor(this.recent, low).push(newest)
+        if (high !== low) listFor(this.recent, high).push(newest)
+      }
+    }
+    for (const order of this.recent.values()) order.sort((a, b) => a - b)
   }
 }
 
@@ -230,10 +265,4 @@ function listFor<T>(map: Map<string, T[]>, key: string): T[] {
   let list = map.get(key)
   if (!list) map.set(key, (list = []))
   return list
-}
-
-function setFor(map: Map<string, Set<string>>, key: string): Set<string> {
-  let set = map.get(key)
-  if (!set) map.set(key, (set = new Set()))
-  return set
 }

@@ -1,6 +1,7 @@
 // The storage contract the hub and the REST routes depend on. Every implementation
 // (memory, SQLite, PostgreSQL) passes the same contract suite in test/store/.
 import type { StoredMessage } from '../protocol/message.js'
+import type { Preview } from '../protocol/preview.js'
 
 
 export interface NewMessage {
@@ -24,7 +25,8 @@ export interface AppendResult {
 export interface ConversationSummary {
   peer: string
   unread: number
-  lastMessage: Omit<StoredMessage, 'read'>
+  /** The conversation's newest message, its text cut to a preview (src/protocol/preview.ts). */
+  lastMessage: Omit<StoredMessage, 'read'> & Preview
 }
 
 export interface MessageStore {
@@ -62,8 +64,15 @@ export interface MessageStore {
   /** Messages from `peer` to `uid` not yet read, counted from the rows. */
   unreadCount(uid: string, peer: string): Promise<number>
 
-  /** The user's conversations, most recent first. */
-  conversations(uid: string): Promise<ConversationSummary[]>
+  /**
+   * One page of the user's conversations, by last activity, newest first: ordered by the mid
+   * of each one's newest message. Every store draws its mids from one store-wide sequence, so
+   * no two conversations of a user share that mid and the order is total (`ts` would tie
+   * within a millisecond, and go back with the clock). `before` (the last mid of the previous
+   * page) keeps the conversations whose newest mid is below it. Reads at most `limit`
+   * conversations, however many the user has.
+   */
+  conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]>
 
   /** Messages between `uid` and `peer` with mid < `before` (or the newest), newest first. */
   history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]>

@@ -6,6 +6,7 @@
 import pg from 'pg'
 import type { PoolClient, QueryConfig } from 'pg'
 import type { StoredMessage } from '../protocol/message.js'
+import { PREVIEW_LENGTH, preview } from '../protocol/preview.js'
 import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migratePostgres, quoteIdent } from './migrations/postgres.js'
@@ -66,7 +67,8 @@ type Statement = Pick<QueryConfig, 'name' | 'text'>
 /** Rows one purge statement deletes at most. */
 const PURGE_CHUNK = 1000
 
-function statements(schema: string) {
+/** The store's SQL (exported for the tests that EXPLAIN it). */
+export function statements(schema: string) {
   const s = quoteIdent(schema)
   const T = `${s}.duet_messages`
   const cols = 'mid, sender, recipient, msg, ts, read'
@@ -108,21 +110,23 @@ function statements(schema: string) {
         ORDER BY mid DESC LIMIT $4)
        ORDER BY mid DESC LIMIT $4`,
     ),
+    // One range of the conversation index (migration 3), newest first: `limit` rows however
+    // many partners the user has. Only the preview's worth of each text is read (substr
+    // counts characters, one more tells whether it was cut); unread from the partial index.
     conversations: q(
       'conversations',
-      `WITH last AS (
-         SELECT peer, max(mid) AS mid FROM (
-           SELECT sender AS peer, max(mid) AS mid FROM ${T} WHERE recipient = $1 GROUP BY sender
-           UNION ALL
-           SELECT recipient AS peer, max(mid) AS mid FROM ${T} WHERE sender = $1 GROUP BY recipient
-         ) sides GROUP BY peer
-       ), unread AS (
-         SELECT sender AS peer, count(*) AS n FROM ${T} WHERE recipient = $1 AND NOT read GROUP BY sender
-       )
-       SELECT last.peer, coalesce(unread.n, 0) AS unread, m.mid, m.sender, m.recipient, m.msg, m.ts
-       FROM last JOIN ${T} m ON m.mid = last.mid LEFT JOIN unread ON unread.peer = last.peer
-       ORDER BY m.mid DESC`,
+      `SELECT c.peer, m.mid, m.sender, m.recipient, substr(m.msg, 1, ${PREVIEW_LENGTH + 1}) AS msg, m.ts,
+         (SELECT count(*) FROM ${T} u WHERE u.recipient = $1 AND u.sender = c.peer AND NOT u.read) AS unread
+       FROM (SELECT peer, last_mid FROM ${s}.duet_conversations WHERE owner = $1 AND last_mid < $2
+             ORDER BY last_mid DESC LIMIT $3) c
+       -- LATERAL: one primary-key lookup per row; a merge join down the messages' primary key
+       -- (the planner's pick on some statistics) would walk every newer message of any user.
+       CROSS JOIN LATERAL (SELECT * FROM ${T} WHERE mid = c.last_mid) m
+       ORDER BY c.last_mid DESC`,
     ),
+    // The write batches' lock: a purge's trigger and a batch's then never update the same
+    // conversation rows in opposite orders (a deadlock).
+    lockSeq: q('lock_seq', `SELECT v FROM ${s}.duet_seq FOR UPDATE`),
     purgeChunk: q(
       'purgeChunk',
       `DELETE FROM ${T} WHERE mid IN (SELECT mid FROM ${T} WHERE ts < $1 ORDER BY mid LIMIT $2)`,
@@ -218,15 +222,16 @@ export class PostgresMessageStore implements MessageStore {
     return Number(rows[0]?.n ?? 0)
   }
 
-  async conversations(uid: string): Promise<ConversationSummary[]> {
+  async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
+    const bound = String(before === null ? MAX_MID : midBound(before))
     const { rows } = await this.pool.query<Omit<MessageRow, 'read'> & { peer: string; unread: string }>({
       ...this.sql.conversations,
-      values: [uid],
+      values: [uid, bound, limit],
     })
     return rows.map((row) => ({
       peer: row.peer,
       unread: Number(row.unread),
-      lastMessage: { mid: row.mid, from: row.sender, to: row.recipient, msg: row.msg, ts: Number(row.ts) },
+      lastMessage: { mid: row.mid, from: row.sender, to: row.recipient, ts: Number(row.ts), ...preview(row.msg) },
     }))
   }
 
@@ -240,10 +245,28 @@ export class PostgresMessageStore implements MessageStore {
     // Chunks keep each transaction, and the row locks it holds, short.
     let removed = 0
     for (;;) {
-      const result = await this.pool.query({ ...this.sql.purgeChunk, values: [ts, PURGE_CHUNK] })
-      const changes = result.rowCount ?? 0
+      const changes = await this.purgeChunk(ts)
       removed += changes
       if (changes < PURGE_CHUNK || this.closed) return removed
+    }
+  }
+
+  private async purgeChunk(ts: number): Promise<number> {
+    const client = await this.pool.connect()
+    try {
+      await client.query('BEGIN')
+      await client.query(this.sql.lockSeq)
+      const result = await client.query({ ...this.sql.purgeChunk, values: [ts, PURGE_CHUNK] })
+      await client.query('COMMIT')
+      client.release()
+      return result.rowCount ?? 0
+    } catch (error) {
+      const rolledBack = await client.query('ROLLBACK').then(
+        () => true,
+        () => false,
+      )
+      client.release(!rolledBack)
+      throw error
     }
   }
 

@@ -8,10 +8,12 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { StoredMessage } from '../protocol/message.js'
+import { preview } from '../protocol/preview.js'
 import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
+import { repairConversations, SqliteConversations } from './sqlite-conversations.js'
 import { beginRun, endRun, UNCLEAN_STOP_WINDOW_MS } from './sqlite-run-state.js'
 import { WalSync } from './wal-sync.js'
 import { WriteBatcher, type QueuedWrite } from './write-batcher.js'
@@ -33,11 +35,6 @@ interface MessageRow {
   read: number
 }
 
-interface ConversationRow extends Omit<MessageRow, 'read'> {
-  peer: string
-  unread: number
-}
-
 interface PendingWrite extends QueuedWrite {
   /** Runs inside the batch transaction; may run again if the batch is replayed. */
   apply(): void
@@ -50,7 +47,6 @@ const PURGE_CHUNK = 1000
 const T = 'duet_messages'
 const MARKS = 'duet_read_marks'
 const PAIR_INDEX = 'duet_messages_recipient_pair'
-const REF_INDEX = 'duet_messages_sender_ref'
 // The distinct senders of messages to @uid, a seek each (SQLite does no skip-scan here on its
 // own). since and headMid walk the recipient pair index sender by sender, so that inserts need
 // no (recipient, mid) index (migration 3): they cost a seek or two per conversation partner.
@@ -128,22 +124,6 @@ function prepareStatements(db: Database.Database) {
                       ORDER BY mid DESC LIMIT @limit)
        ORDER BY mid DESC LIMIT @limit`,
     ),
-    // Peers from both covering indexes: the recipient pair index for messages received, the
-    // (sender, recipient, ref) index for messages sent; unread counted after each read mark.
-    conversations: db.prepare<{ uid: string }, ConversationRow>(
-      `WITH last AS (
-         SELECT peer, max(mid) AS mid FROM (
-           SELECT sender AS peer, max(mid) AS mid FROM ${T} INDEXED BY ${PAIR_INDEX} WHERE recipient = @uid GROUP BY sender
-           UNION ALL
-           SELECT recipient AS peer, max(mid) AS mid FROM ${T} INDEXED BY ${REF_INDEX} WHERE sender = @uid GROUP BY recipient
-         ) GROUP BY peer
-       )
-       SELECT last.peer AS peer, m.mid, m.sender, m.recipient, m.msg, m.ts,
-         (SELECT count(*) FROM ${T} u WHERE u.recipient = @uid AND u.sender = last.peer AND u.read = 0
-            AND u.mid > coalesce((SELECT mid FROM ${MARKS} WHERE owner = @uid AND peer = last.peer), 0)) AS unread
-       FROM last JOIN ${T} m ON m.mid = last.mid
-       ORDER BY m.mid DESC`,
-    ),
     // Oldest first along the primary key, a chunk at a time: ts grows with mid, so the
     // scan stops soon after the last old row and needs no index of its own.
     purgeChunk: db.prepare<[number, number]>(
@@ -161,6 +141,7 @@ export class SqliteMessageStore implements MessageStore {
   readonly kind = 'sqlite'
   private readonly db: Database.Database
   private readonly sql: ReturnType<typeof prepareStatements>
+  private readonly conversationList: SqliteConversations
   private readonly applyAll: Database.Transaction<(batch: PendingWrite[]) => void>
   private readonly batcher: WriteBatcher<PendingWrite>
   private readonly logger: Logger | undefined
@@ -188,11 +169,13 @@ export class SqliteMessageStore implements MessageStore {
     // that needs one opens and deletes a temporary file, about half a millisecond.
     this.db.pragma('temp_store = MEMORY')
     let requeued: number
+    let repaired: boolean
     try {
       migrateSqlite(this.db)
       // The migration's transaction has created the WAL file.
       this.walSync = options.path === ':memory:' ? undefined : new WalSync(options.path)
       requeued = beginRun(this.db)
+      repaired = repairConversations(this.db)
     } catch (error) {
       this.walSync?.close()
       this.db.close()
@@ -204,9 +187,13 @@ export class SqliteMessageStore implements MessageStore {
         'the last run did not stop cleanly: its last pushes go out again at their recipients\' next bind',
       )
     }
+    if (repaired) this.logger?.warn('an older version of duet wrote to this file: the conversation list was rebuilt')
     this.sql = prepareStatements(this.db)
+    this.conversationList = new SqliteConversations(this.db)
     this.applyAll = this.db.transaction((batch: PendingWrite[]) => {
+      this.conversationList.discard() // whatever a batch that rolled back had noted
       for (const write of batch) write.apply()
+      this.conversationList.write()
     })
     this.batcher = new WriteBatcher((batch) => this.commitBatch(batch), options.maxBatch ?? 512)
   }
@@ -217,6 +204,7 @@ export class SqliteMessageStore implements MessageStore {
       const ref = input.ref ?? null
       const inserted = this.sql.insert.run(input.from, input.to, input.msg, ts, +input.read, +input.delivered, ref)
       if (inserted.changes === 1) {
+        this.conversationList.appended(input.from, input.to, Number(inserted.lastInsertRowid))
         const message = { mid: String(inserted.lastInsertRowid), from: input.from, to: input.to, msg: input.msg, ts, read: input.read }
         return { message, duplicate: false }
       }
@@ -281,11 +269,12 @@ export class SqliteMessageStore implements MessageStore {
     return this.sql.unread.get({ uid, peer })?.n ?? 0
   }
 
-  async conversations(uid: string): Promise<ConversationSummary[]> {
-    return this.sql.conversations.all({ uid }).map((row) => ({
+  async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
+    const bound = before === null ? MAX_MID : midBound(before)
+    return this.conversationList.list(uid, bound, limit).map((row) => ({
       peer: row.peer,
       unread: row.unread,
-      lastMessage: { mid: String(row.mid), from: row.sender, to: row.recipient, msg: row.msg, ts: row.ts },
+      lastMessage: { mid: String(row.mid), from: row.sender, to: row.recipient, ts: row.ts, ...preview(row.msg) },
     }))
   }
 

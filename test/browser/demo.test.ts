@@ -1,6 +1,7 @@
 // The demo page in a real browser (Debian's Chromium through playwright-core): two pages
 // as two users chat live; the unread badge appears while the conversation is closed and
-// clears on join; history survives a reload and pages back; user text stays text.
+// clears on join; history survives a reload and pages back; user text stays text; a long
+// conversation list loads page by page.
 // Screenshots go to artifacts/screenshots/ (and docs/screenshots/ with UPDATE_SCREENSHOTS=1).
 import { existsSync } from 'node:fs'
 import { copyFile, mkdir } from 'node:fs/promises'
@@ -126,6 +127,36 @@ t.test('two users chat in the demo page', async (t) => {
   t.equal(await bob.locator('#messages li').count(), 45, 'older messages loaded on scroll')
   t.equal(await bob.locator('#older').isVisible(), false, 'no more to load')
   await carol.close()
+  t.same(problems, [], 'no page errors')
+})
+
+t.test('the conversation list loads page by page, and its refresh covers every page loaded', async (t) => {
+  const { app, url, wsUrl } = await startApp(t)
+  // 60 partners wrote to dana (pal59 last); delivered, so her bind replays none of them.
+  for (let i = 0; i < 60; i++) {
+    const from = `pal${String(i).padStart(2, '0')}`
+    await app.store.append({ from, to: 'dana', msg: `hello from ${from} ${'.'.repeat(300)}`, read: false, delivered: true })
+  }
+  const context = await (await launch(t)).newContext({ viewport: VIEWPORT })
+  const dana = await signIn(context, url, 'dana')
+  const items = dana.locator('#conversations li')
+  await dana.locator('#more-conversations').waitFor()
+  t.equal(await items.count(), 50, 'the first page')
+  t.match(await items.first().locator('.preview').textContent(), /^hello from pal59 \.+…$/, 'a cut preview says so')
+  await dana.click('#more-conversations')
+  await dana.locator('#conversations li[data-peer="pal00"]').waitFor()
+  t.equal(await items.count(), 60, 'the second page added')
+  await dana.locator('#more-conversations').waitFor({ state: 'hidden' })
+
+  // pal01 (second page) comes online without writing; pal03 writes, which brings a refresh.
+  const pal01 = await TestClient.bound(wsUrl, 'pal01')
+  const pal03 = await TestClient.bound(wsUrl, 'pal03')
+  await pal03.request({ type: 'send', touid: 'dana', msg: 'still there?' })
+  await badge(dana, 'pal03').filter({ hasText: '2' }).waitFor()
+  await dana.locator('#conversations li[data-peer="pal01"] .dot.online').waitFor()
+  t.equal(await items.first().getAttribute('data-peer'), 'pal03', 'the new message is on top')
+  t.equal(await items.count(), 60, 'each conversation once')
+  await Promise.all([pal01.close(), pal03.close()])
   t.same(problems, [], 'no page errors')
 })
 

@@ -2,6 +2,7 @@
 // PostgreSQL). Each subtest gets a fresh, empty store from `make` and hands it to `destroy`.
 import t from 'tap'
 import type { StoredMessage } from '../../src/protocol/message.js'
+import { PREVIEW_LENGTH } from '../../src/protocol/preview.js'
 import type { MessageStore, NewMessage } from '../../src/store/message-store.js'
 
 export type MakeStore = () => Promise<MessageStore>
@@ -24,6 +25,26 @@ export const msg = (from: string, to: string, extra: Partial<NewMessage> = {}): 
 const mids = (messages: ReadonlyArray<{ mid: string }>): string[] => messages.map((m) => m.mid)
 
 const isIncreasing = (list: string[]): boolean => list.every((mid, i) => i === 0 || BigInt(list[i - 1]!) < BigInt(mid))
+
+/** Every conversation of `uid`: one page larger than any test makes. */
+const allConversations = (store: MessageStore, uid: string) => store.conversations(uid, null, 1000)
+
+/** A message as the conversation list shows it: no read flag, a text short enough not to be cut. */
+const summary = ({ read: _read, ...rest }: StoredMessage) => ({ ...rest, truncated: false })
+
+/** Walks `uid`'s conversations `limit` at a time, each page from the last one's newest mid. */
+async function walk(store: MessageStore, uid: string, limit: number): Promise<{ peers: string[]; pages: number[] }> {
+  const peers: string[] = []
+  const pages: number[] = []
+  let before: string | null = null
+  for (;;) {
+    const page = await store.conversations(uid, before, limit)
+    if (page.length > 0) pages.push(page.length)
+    peers.push(...page.map((c) => c.peer))
+    if (page.length < limit) return { peers, pages }
+    before = page[page.length - 1]!.lastMessage.mid
+  }
+}
 
 export function storeContract(name: string, make: MakeStore, destroy: DestroyStore = (s) => s.close()): void {
   const open = async (t: Teardown): Promise<MessageStore> => {
@@ -221,24 +242,124 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       const toD = await store.append(msg('b', 'd', { msg: 'to d' }))
       const lastA = await store.append(msg('a', 'b', { msg: 'again', read: true }))
       await store.append(msg('x', 'y'))
-      const strip = ({ read: _read, ...rest }: StoredMessage) => rest
-      t.same(await store.conversations('b'), [
-        { peer: 'a', unread: 1, lastMessage: strip(lastA.message) },
-        { peer: 'd', unread: 0, lastMessage: strip(toD.message) },
-        { peer: 'c', unread: 1, lastMessage: strip(fromC.message) },
+      t.same(await allConversations(store, 'b'), [
+        { peer: 'a', unread: 1, lastMessage: summary(lastA.message) },
+        { peer: 'd', unread: 0, lastMessage: summary(toD.message) },
+        { peer: 'c', unread: 1, lastMessage: summary(fromC.message) },
       ])
       const reply = await store.append(msg('b', 'c', { msg: 'reply' }))
-      const list = await store.conversations('b')
+      const list = await allConversations(store, 'b')
       t.same(
         list.map((c) => c.peer),
         ['c', 'a', 'd'],
       )
-      t.same(list[0]!.lastMessage, strip(reply.message))
+      t.same(list[0]!.lastMessage, summary(reply.message))
       t.same(
-        (await store.conversations('d')).map((c) => [c.peer, c.unread]),
+        (await allConversations(store, 'd')).map((c) => [c.peer, c.unread]),
         [['b', 1]],
       )
-      t.same(await store.conversations('nobody'), [])
+      t.same(await allConversations(store, 'nobody'), [])
+    })
+
+    t.test('conversations: pages by last activity, every one once, ties in ts included', async (t) => {
+      const store = await open(t)
+      // 'u' writes to some partners, hears from others, notes to itself; then a burst of
+      // concurrent messages, which share their ts (one batch, or one millisecond).
+      const newest = new Map<string, string>()
+      const note = (from: string, to: string, mid: string) => newest.set(from === 'u' ? to : from, mid)
+      for (let i = 0; i < 14; i++) {
+        const { message } = await store.append(i % 3 ? msg('u', `p${i}`) : msg(`p${i}`, 'u'))
+        note(message.from, message.to, message.mid)
+        if (i % 4 === 0) await store.append(msg(`p${i}`, 'x')) // other users' traffic between
+      }
+      note('u', 'u', (await store.append(msg('u', 'u'))).message.mid)
+      const burst = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => store.append(i % 2 ? msg('u', `p${i % 14}`) : msg(`q${i}`, 'u'))),
+      )
+      for (const { message } of burst) note(message.from, message.to, message.mid)
+      const byActivity = [...newest].sort(([, a], [, b]) => (BigInt(b) > BigInt(a) ? 1 : -1))
+      const expected = byActivity.map(([peer]) => peer)
+
+      const list = await allConversations(store, 'u')
+      t.same(
+        list.map((c) => [c.peer, c.lastMessage.mid]),
+        byActivity,
+        'ordered by the newest mid of each conversation',
+      )
+      const stamps = list.map((c) => c.lastMessage.ts)
+      t.ok(new Set(stamps).size < stamps.length, 'some conversations tie on ts')
+      for (const limit of [1, 2, 3, 7, expected.length, 100]) {
+        const { peers, pages } = await walk(store, 'u', limit)
+        t.same(peers, expected, `limit ${limit}: every conversation once, in order`)
+        t.ok(
+          pages.every((n) => n <= limit),
+          `limit ${limit}: no page larger than the limit`,
+        )
+      }
+      t.same(await store.conversations('u', list[list.length - 1]!.lastMessage.mid, 10), [], 'nothing after the oldest')
+      t.same(await store.conversations('u', '0', 10), [])
+      t.equal((await store.conversations('u', '99999999999999999999', 3)).length, 3, 'a cursor beyond every mid is the start')
+    })
+
+    t.test('conversations: a new message moves its conversation to the front', async (t) => {
+      const store = await open(t)
+      for (const peer of ['a', 'b', 'c', 'd', 'e']) await store.append(msg(peer, 'u'))
+      const first = await store.conversations('u', null, 2)
+      t.same(
+        first.map((c) => c.peer),
+        ['e', 'd'],
+      )
+      await store.append(msg('b', 'u', { msg: 'news from b' }))
+      const rest = await store.conversations('u', first[1]!.lastMessage.mid, 10)
+      t.same(
+        rest.map((c) => c.peer),
+        ['c', 'a'],
+        'the next page neither repeats nor shows b again: it moved ahead of the cursor',
+      )
+      t.same(
+        (await store.conversations('u', null, 2)).map((c) => [c.peer, c.lastMessage.msg]),
+        [
+          ['b', 'news from b'],
+          ['e', 'e->u'],
+        ],
+      )
+      await store.append(msg('u', 'a', { msg: 'a reply moves it too' }))
+      t.same(
+        (await allConversations(store, 'u')).map((c) => c.peer),
+        ['a', 'b', 'e', 'd', 'c'],
+      )
+    })
+
+    t.test(`conversations: the last message is cut to ${PREVIEW_LENGTH} characters, never inside a surrogate pair`, async (t) => {
+      const store = await open(t)
+      const smile = '\u{1F600}' // two UTF-16 units, one character
+      const texts: Record<string, string> = {
+        exact: 'x'.repeat(PREVIEW_LENGTH),
+        over: 'x'.repeat(PREVIEW_LENGTH) + 'y',
+        pairAtCut: 'x'.repeat(PREVIEW_LENGTH - 1) + smile + 'tail',
+        pairLast: 'x'.repeat(PREVIEW_LENGTH - 1) + smile,
+        pairs: smile.repeat(PREVIEW_LENGTH),
+        pairsOver: smile.repeat(PREVIEW_LENGTH + 1),
+        long: 'z'.repeat(100_000),
+      }
+      for (const [peer, text] of Object.entries(texts)) await store.append(msg(peer, 'u', { msg: text }))
+      const shown = Object.fromEntries(
+        (await allConversations(store, 'u')).map((c) => [c.peer, [c.lastMessage.msg, c.lastMessage.truncated]]),
+      )
+      t.same(shown, {
+        exact: [texts.exact, false],
+        over: ['x'.repeat(PREVIEW_LENGTH), true],
+        pairAtCut: ['x'.repeat(PREVIEW_LENGTH - 1) + smile, true],
+        pairLast: [texts.pairLast, false],
+        pairs: [texts.pairs, false],
+        pairsOver: [smile.repeat(PREVIEW_LENGTH), true],
+        long: ['z'.repeat(PREVIEW_LENGTH), true],
+      })
+      t.equal(
+        (await store.history('u', 'long', null, 1))[0]!.msg,
+        texts.long,
+        'history keeps the whole text',
+      )
     })
 
     t.test('history: newest first, paginated by before and limit, both directions', async (t) => {
@@ -275,7 +396,7 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
         (await store.history('a', 'a', null, 10)).map((m) => m.msg),
         ['note2', 'note1', 'note0'],
       )
-      const list = await store.conversations('a')
+      const list = await allConversations(store, 'a')
       t.same(
         list.map((c) => [c.peer, c.unread]),
         [['a', 3]],
@@ -294,7 +415,7 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       t.same(mids(await store.history('a', 'b', null, 10)), [recent.message.mid])
       t.same(mids(await store.since('b', '0', 10)), [recent.message.mid])
       t.same(
-        (await store.conversations('a')).map((c) => c.peer),
+        (await allConversations(store, 'a')).map((c) => c.peer),
         ['b'],
         'a conversation with nothing left is gone',
       )
@@ -336,7 +457,7 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
         const inbox = await store.since(uid, '0', total)
         stored += inbox.length
         t.ok(isIncreasing(mids(inbox)), `${uid}: mids increase`)
-        const conversations = await store.conversations(uid)
+        const conversations = await allConversations(store, uid)
         for (const peer of users) {
           const rows = await store.history(uid, peer, null, total)
           const unreadRows = rows.filter((m) => m.from === peer && m.to === uid && !m.read).length

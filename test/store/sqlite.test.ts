@@ -158,7 +158,7 @@ t.test('sqlite: a version-1 database keeps its messages, read state and refs thr
   t.same((await store.since('b', '1', 10)).map((m) => m.msg), ['unread'])
   t.equal(await store.unreadCount('b', 'a'), 1)
   t.same(
-    (await store.conversations('b')).map((c) => [c.peer, c.unread]),
+    (await store.conversations('b', null, 10)).map((c) => [c.peer, c.unread]),
     [
       ['c', 0],
       ['a', 1],
@@ -171,7 +171,7 @@ t.test('sqlite: a version-1 database keeps its messages, read state and refs thr
   await store.close()
   const migrated = new Database(path, { readonly: true })
   t.teardown(() => migrated.close())
-  t.equal(migrated.pragma('user_version', { simple: true }), 4)
+  t.equal(migrated.pragma('user_version', { simple: true }), 5)
   t.same(
     migrated.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'duet_messages' ORDER BY name`).pluck().all(),
     ['duet_messages_recipient_pair', 'duet_messages_sender_ref', 'duet_messages_undelivered'],

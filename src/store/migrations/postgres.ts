@@ -46,9 +46,62 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
   (s) => `
     DROP INDEX ${s}.duet_messages_sender_ref;
     CREATE UNIQUE INDEX duet_messages_sender_ref ON ${s}.duet_messages (sender, recipient, ref) WHERE ref IS NOT NULL;`,
+  // 3: each user's conversations by last activity, so a page of the list is one index range
+  // of `limit` rows instead of a walk over every partner. Kept by statement triggers (one
+  // upsert per batch insert), so every writer keeps it, nodes of the previous version too:
+  // they may go on running through this migration. CREATE TRIGGER locks out inserts until
+  // this transaction commits, so the fill below misses none.
+  (s) => `
+    CREATE TABLE ${s}.duet_conversations (
+      owner    text   NOT NULL,
+      peer     text   NOT NULL,
+      last_mid bigint NOT NULL,
+      PRIMARY KEY (owner, peer)
+    );
+    CREATE INDEX duet_conversations_recent ON ${s}.duet_conversations (owner, last_mid);
+    CREATE FUNCTION ${s}.duet_conversations_added() RETURNS trigger LANGUAGE plpgsql AS $duet$
+    BEGIN
+      INSERT INTO ${s}.duet_conversations AS c (owner, peer, last_mid)
+        SELECT owner, peer, max(mid) FROM (
+          SELECT recipient AS owner, sender AS peer, mid FROM added
+          UNION ALL
+          SELECT sender, recipient, mid FROM added WHERE sender <> recipient
+        ) sides GROUP BY owner, peer
+      ON CONFLICT (owner, peer) DO UPDATE SET last_mid = greatest(c.last_mid, excluded.last_mid);
+      RETURN NULL;
+    END $duet$;
+    -- A conversation whose newest message went takes the newest left, or goes.
+    CREATE FUNCTION ${s}.duet_conversations_removed() RETURNS trigger LANGUAGE plpgsql AS $duet$
+    BEGIN
+      UPDATE ${s}.duet_conversations c SET last_mid = newest.mid
+      FROM (
+        SELECT hit.owner, hit.peer, greatest(
+          (SELECT max(mid) FROM ${s}.duet_messages WHERE recipient = hit.owner AND sender = hit.peer),
+          (SELECT max(mid) FROM ${s}.duet_messages WHERE recipient = hit.peer AND sender = hit.owner)) AS mid
+        FROM ${s}.duet_conversations hit
+        JOIN (SELECT sender AS owner, mid FROM removed UNION ALL SELECT recipient, mid FROM removed) gone
+          ON hit.owner = gone.owner AND hit.last_mid = gone.mid
+      ) newest
+      WHERE c.owner = newest.owner AND c.peer = newest.peer AND newest.mid IS NOT NULL;
+      DELETE FROM ${s}.duet_conversations c
+      USING (SELECT sender AS owner, mid FROM removed UNION ALL SELECT recipient, mid FROM removed) gone
+      WHERE c.owner = gone.owner AND c.last_mid = gone.mid;
+      RETURN NULL;
+    END $duet$;
+    CREATE TRIGGER duet_conversations_added AFTER INSERT ON ${s}.duet_messages
+      REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION ${s}.duet_conversations_added();
+    CREATE TRIGGER duet_conversations_removed AFTER DELETE ON ${s}.duet_messages
+      REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION ${s}.duet_conversations_removed();
+    INSERT INTO ${s}.duet_conversations (owner, peer, last_mid)
+      SELECT owner, peer, max(mid) FROM (
+        SELECT recipient AS owner, sender AS peer, mid FROM ${s}.duet_messages
+        UNION ALL
+        SELECT sender, recipient, mid FROM ${s}.duet_messages WHERE sender <> recipient
+      ) sides GROUP BY owner, peer;`,
 ]
 
-export async function migratePostgres(client: ClientBase, schema: string): Promise<void> {
+/** Brings the schema up to `target` (the latest unless a test wants an older one). */
+export async function migratePostgres(client: ClientBase, schema: string, target = MIGRATIONS.length): Promise<void> {
   const s = quoteIdent(schema)
   await client.query('BEGIN')
   try {
@@ -63,7 +116,7 @@ export async function migratePostgres(client: ClientBase, schema: string): Promi
        )`,
     )
     const done = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.duet_migrations`)
-    for (let v = done.rows[0]?.v ?? 0; v < MIGRATIONS.length; v++) {
+    for (let v = done.rows[0]?.v ?? 0; v < target; v++) {
       await client.query(MIGRATIONS[v]!(s))
       await client.query(`INSERT INTO ${s}.duet_migrations (version) VALUES ($1)`, [v + 1])
     }

@@ -51,6 +51,38 @@ const MIGRATIONS: readonly string[] = [
      key   TEXT PRIMARY KEY,
      value TEXT NOT NULL
    ) WITHOUT ROWID;`,
+  // 5: each user's conversations by last activity (sqlite-conversations.ts): a row per
+  // (owner, peer) with the conversation's newest mid, indexed by (owner, last_mid), so a page
+  // of the list is one index range. Appends write it once per batch, with the newest mid it
+  // covers; deletes, whoever makes them, through the trigger.
+  `CREATE TABLE duet_conversations (
+     owner    TEXT    NOT NULL,
+     peer     TEXT    NOT NULL,
+     last_mid INTEGER NOT NULL,
+     PRIMARY KEY (owner, peer)
+   ) WITHOUT ROWID;
+   CREATE INDEX duet_conversations_recent ON duet_conversations (owner, last_mid);
+   INSERT INTO duet_conversations (owner, peer, last_mid)
+     SELECT owner, peer, max(mid) FROM (
+       SELECT recipient AS owner, sender AS peer, mid FROM duet_messages
+       UNION ALL
+       SELECT sender, recipient, mid FROM duet_messages WHERE sender <> recipient
+     ) GROUP BY owner, peer;
+   -- The newest mid the table covers: a message above it was stored by an older duet.
+   INSERT INTO duet_meta (key, value) SELECT 'conversations', coalesce(max(mid), 0) FROM duet_messages;
+   -- A conversation whose newest message went takes the newest one left, or goes. (When
+   -- newer ones are left, the deleted one was not the newest: nothing changes.) REPLACE: an
+   -- older duet may have inserted the deleted one without noting it; its delete still works.
+   CREATE TRIGGER duet_conversations_delete AFTER DELETE ON duet_messages BEGIN
+     DELETE FROM duet_conversations WHERE owner IN (OLD.sender, OLD.recipient) AND last_mid = OLD.mid;
+     INSERT OR REPLACE INTO duet_conversations (owner, peer, last_mid)
+       SELECT sides.owner, sides.peer, newest.mid
+       FROM (SELECT OLD.recipient AS owner, OLD.sender AS peer UNION SELECT OLD.sender, OLD.recipient) AS sides,
+            (SELECT max(
+               coalesce((SELECT max(mid) FROM duet_messages WHERE recipient = OLD.recipient AND sender = OLD.sender), 0),
+               coalesce((SELECT max(mid) FROM duet_messages WHERE recipient = OLD.sender AND sender = OLD.recipient), 0)) AS mid) AS newest
+       WHERE newest.mid BETWEEN 1 AND OLD.mid - 1;
+   END;`,
 ]
 
 /** Brings the schema up to `target` (the latest unless a test wants an older one). */

@@ -1,0 +1,137 @@
+// SQLite's conversation table (migration 5): it says what the messages say after appends,
+// deletes by anyone and purges, an older duet's inserts are caught when the store opens, and a
+// page of the list is one index range.
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import t from 'tap'
+import type { Logger } from '../../src/logger.js'
+import type { NewMessage } from '../../src/store/message-store.js'
+import { CONVERSATION_PAGE, CONVERSATIONS_FROM_MESSAGES } from '../../src/store/sqlite-conversations.js'
+import { SqliteMessageStore } from '../../src/store/sqlite-store.js'
+
+const root = await mkdtemp(join(tmpdir(), 'duet-sqlite-conv-'))
+t.teardown(() => rm(root, { recursive: true, force: true }))
+let count = 0
+const freshPath = (): string => join(root, `db${++count}.db`)
+
+const msg = (from: string, to: string, text = `${from}->${to}`): NewMessage => ({ from, to, msg: text, read: false, delivered: false })
+
+type Row = { owner: string; peer: string; last_mid: number }
+
+/** The table, and the same rows computed from the messages, in one order. */
+function tableAndTruth(path: string): { table: Row[]; truth: Row[] } {
+  const db = new Database(path, { readonly: true })
+  try {
+    const order = 'ORDER BY owner, peer'
+    return {
+      table: db.prepare<[], Row>(`SELECT owner, peer, last_mid FROM duet_conversations ${order}`).all(),
+      truth: db.prepare<[], Row>(`SELECT * FROM (${CONVERSATIONS_FROM_MESSAGES}) ${order}`).all(),
+    }
+  } finally {
+    db.close()
+  }
+}
+
+t.test('the table says what the messages say after appends, deletes by anyone, and purges', async (t) => {
+  const path = freshPath()
+  const store = new SqliteMessageStore({ path })
+  t.teardown(() => store.close())
+  const users = ['a', 'b', 'c', 'd', 'e']
+  let seed = 7
+  const random = (n: number): number => {
+    seed = (seed * 48271) % 2147483647
+    return seed % n
+  }
+  // Batches of concurrent appends: a conversation written several times in one batch.
+  for (let round = 0; round < 10; round++) {
+    await Promise.all(Array.from({ length: 40 }, () => store.append(msg(users[random(5)]!, users[random(5)]!))))
+  }
+  const check = (label: string): void => {
+    const { table, truth } = tableAndTruth(path)
+    t.ok(table.length > 0, `${label}: conversations left`)
+    t.same(table, truth, label)
+  }
+  check('after appends')
+
+  // Another writer deletes rows, the newest of some conversations among them.
+  const other = new Database(path)
+  other.exec(`DELETE FROM duet_messages WHERE mid % 3 = 0 OR mid IN (SELECT max(mid) FROM duet_messages GROUP BY sender, recipient LIMIT 4)`)
+  other.close()
+  check('after deletes by another writer')
+
+  const last = await store.append(msg('a', 'b'))
+  while (Date.now() <= last.message.ts) continue // what follows is stored a millisecond later
+  await store.append(msg('c', 'd'))
+  t.ok((await store.purgeBefore(last.message.ts + 1)) > 0)
+  check('after a purge')
+  t.same(
+    (await store.conversations('a', null, 10)).map((c) => c.peer),
+    [],
+    'a purged conversation is gone from the list',
+  )
+  t.same(
+    (await store.conversations('c', null, 10)).map((c) => c.peer),
+    ['d'],
+  )
+})
+
+t.test("an older duet's inserts are found when the store opens, and the table rebuilt", async (t) => {
+  const path = freshPath()
+  const first = new SqliteMessageStore({ path })
+  await first.append(msg('a', 'b'))
+  await first.close()
+
+  // What a version without migration 5's writes does: insert, and delete (the trigger runs).
+  const older = new Database(path)
+  const insert = older.prepare(`INSERT INTO duet_messages (sender, recipient, msg, ts, read, delivered) VALUES (?, ?, 'x', 1, 0, 1)`)
+  insert.run('c', 'a')
+  insert.run('a', 'b')
+  const newest = Number(insert.run('a', 'b').lastInsertRowid)
+  older.prepare('DELETE FROM duet_messages WHERE mid = ?').run(newest)
+  older.close()
+
+  const warnings: string[] = []
+  const logger = { warn: (...args: unknown[]) => warnings.push(String(args.at(-1))) } as unknown as Logger
+  const store = new SqliteMessageStore({ path, logger })
+  t.teardown(() => store.close())
+  t.match(warnings, [/older version .* rebuilt/])
+  t.same(tableAndTruth(path).table, tableAndTruth(path).truth)
+  t.same(
+    (await store.conversations('a', null, 10)).map((c) => c.peer),
+    ['b', 'c'],
+  )
+  await store.close()
+  const again = new SqliteMessageStore({ path, logger })
+  await again.close()
+  t.equal(warnings.length, 1, 'a table that agrees is left alone')
+})
+
+t.test('a page is one range of the (owner, last_mid) index, whatever the number of partners', async (t) => {
+  const path = freshPath()
+  const store = new SqliteMessageStore({ path })
+  t.teardown(() => store.close())
+  // 3000 partners, in batches: the list of 'u' is long.
+  for (let i = 0; i < 3000; i += 500) {
+    await Promise.all(Array.from({ length: 500 }, (_, j) => store.append(msg(`p${i + j}`, 'u', 'x'.repeat(4000)))))
+  }
+  const db = new Database(path)
+  t.teardown(() => db.close())
+  db.exec('ANALYZE') // the planner's choice with statistics, as a long-running file has them
+  const plan = db
+    .prepare<[{ uid: string; before: bigint; limit: number }], { detail: string }>(`EXPLAIN QUERY PLAN ${CONVERSATION_PAGE}`)
+    .all({ uid: 'u', before: 1n << 62n, limit: 51 })
+    .map((row) => row.detail)
+  t.match(plan[0], /^SEARCH c USING COVERING INDEX duet_conversations_recent \(owner=\? AND last_mid<\?\)$/)
+  t.notOk(
+    plan.some((step) => /SCAN|TEMP B-TREE/.test(step)),
+    `no scan and no sort: ${plan.join('; ')}`,
+  )
+  const page = await store.conversations('u', null, 200)
+  t.equal(page.length, 200)
+  t.ok(
+    page.every((c) => c.lastMessage.msg.length === 200 && c.lastMessage.truncated),
+    'previews only',
+  )
+})
