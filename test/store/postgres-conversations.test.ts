@@ -3,7 +3,8 @@
 // a purge), and a page of the list is one index range.
 import t from 'tap'
 import { migratePostgres } from '../../src/store/migrations/postgres.js'
-import { PostgresMessageStore, statements } from '../../src/store/postgres-store.js'
+import { PostgresMessageStore } from '../../src/store/postgres-store.js'
+import { statements } from '../../src/store/postgres-statements.js'
 import { msg } from './contract.js'
 import { dropSchema, freshSchema, PG_URL, withPgClient } from '../helpers/postgres.js'
 

@@ -1,0 +1,91 @@
+// The PostgreSQL store's SQL, named so each statement is prepared once per connection, and
+// the row it reads. Exported whole for the tests that EXPLAIN it.
+import type { QueryConfig } from 'pg'
+import type { StoredMessage } from '../protocol/message.js'
+import { PREVIEW_LENGTH } from '../protocol/preview.js'
+import { quoteIdent } from './migrations/postgres.js'
+
+export interface MessageRow {
+  mid: string
+  sender: string
+  recipient: string
+  msg: string
+  ts: string
+  read: boolean
+}
+
+type Statement = Pick<QueryConfig, 'name' | 'text'>
+
+/** Rows one purge statement deletes at most. */
+export const PURGE_CHUNK = 1000
+
+/** The store's SQL (exported for the tests that EXPLAIN it). */
+export function statements(schema: string) {
+  const s = quoteIdent(schema)
+  const T = `${s}.duet_messages`
+  const cols = 'mid, sender, recipient, msg, ts, read'
+  // Named, so each connection parses and plans them once.
+  const q = (name: string, text: string): Statement => ({ name: `duet_${name}`, text })
+  return {
+    takeMids: q('take_mids', `UPDATE ${s}.duet_seq SET v = v + $1 RETURNING v`),
+    insert: q(
+      'insert',
+      `INSERT INTO ${T} (mid, sender, recipient, msg, ts, read, delivered, ref)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bool[], $7::bool[], $8::text[])
+       ON CONFLICT (sender, recipient, ref) WHERE ref IS NOT NULL DO NOTHING RETURNING mid`,
+    ),
+    byRefs: q(
+      'by_refs',
+      `SELECT ${cols}, ref FROM ${T}
+       WHERE (sender, recipient, ref) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))`,
+    ),
+    markRead: q('mark_read', `UPDATE ${T} SET read = true WHERE recipient = $1 AND sender = $2 AND NOT read`),
+    markDelivered: q(
+      'mark_delivered',
+      `UPDATE ${T} SET delivered = true WHERE recipient = $1 AND NOT delivered AND mid = ANY($2::bigint[])`,
+    ),
+    setDelivered: q('set_delivered', `UPDATE ${T} SET delivered = $3 WHERE recipient = $1 AND mid = $2`),
+    head: q('head', `SELECT mid FROM ${T} WHERE recipient = $1 ORDER BY mid DESC LIMIT 1`),
+    since: q('since', `SELECT ${cols} FROM ${T} WHERE recipient = $1 AND mid > $2 ORDER BY mid LIMIT $3`),
+    undelivered: q(
+      'undelivered',
+      `SELECT ${cols} FROM ${T} WHERE recipient = $1 AND NOT delivered ORDER BY mid LIMIT $2`,
+    ),
+    unread: q('unread', `SELECT count(*) AS n FROM ${T} WHERE recipient = $1 AND sender = $2 AND NOT read`),
+    // Both directions, each newest first through its pair index; the second half skips
+    // self-messages, which the first half already returned.
+    history: q(
+      'history',
+      `(SELECT ${cols} FROM ${T} WHERE sender = $2 AND recipient = $1 AND mid < $3 ORDER BY mid DESC LIMIT $4)
+       UNION ALL
+       (SELECT ${cols} FROM ${T} WHERE sender = $1 AND recipient = $2 AND sender <> recipient AND mid < $3
+        ORDER BY mid DESC LIMIT $4)
+       ORDER BY mid DESC LIMIT $4`,
+    ),
+    // One range of the conversation index (migration 3), newest first: `limit` rows however
+    // many partners the user has. Only the preview's worth of each text is read (substr
+    // counts characters, one more tells whether it was cut); unread from the partial index.
+    conversations: q(
+      'conversations',
+      `SELECT c.peer, m.mid, m.sender, m.recipient, substr(m.msg, 1, ${PREVIEW_LENGTH + 1}) AS msg, m.ts,
+         (SELECT count(*) FROM ${T} u WHERE u.recipient = $1 AND u.sender = c.peer AND NOT u.read) AS unread
+       FROM (SELECT peer, last_mid FROM ${s}.duet_conversations WHERE owner = $1 AND last_mid < $2
+             ORDER BY last_mid DESC LIMIT $3) c
+       -- LATERAL: one primary-key lookup per row; a merge join down the messages' primary key
+       -- (the planner's pick on some statistics) would walk every newer message of any user.
+       CROSS JOIN LATERAL (SELECT * FROM ${T} WHERE mid = c.last_mid) m
+       ORDER BY c.last_mid DESC`,
+    ),
+    // The write batches' lock: a purge's trigger and a batch's then never update the same
+    // conversation rows in opposite orders (a deadlock).
+    lockSeq: q('lock_seq', `SELECT v FROM ${s}.duet_seq FOR UPDATE`),
+    purgeChunk: q(
+      'purgeChunk',
+      `DELETE FROM ${T} WHERE mid IN (SELECT mid FROM ${T} WHERE ts < $1 ORDER BY mid LIMIT $2)`,
+    ),
+  }
+}
+
+export function toMessage(row: MessageRow): StoredMessage {
+  return { mid: row.mid, from: row.sender, to: row.recipient, msg: row.msg, ts: Number(row.ts), read: row.read }
+}
