@@ -1,6 +1,8 @@
 // Configuration from the environment, validated once at start. A bad value stops the
 // server with a message naming the variable, the value and what is expected.
 import { hostname } from 'node:os'
+import { allowedHostEntry } from './net/allowed-hosts.js'
+import { isLoopbackHost, type HostLookup } from './net/loopback.js'
 
 export interface Config {
   port: number
@@ -30,6 +32,10 @@ export interface Config {
   allowInsecure: boolean
   /** Browser origins allowed to open /ws; undefined = any. */
   allowedOrigins: string[] | undefined
+  /** Host names served besides loopback ones when the Host header is checked (HOST on loopback, or this set). */
+  allowedHosts: string[] | undefined
+  /** A connection that has not sent its request head within this is closed (408). */
+  headersTimeoutMs: number
   /** Frames per second per connection (token bucket refill); 0 = no limit. */
   rateLimit: number
   /** Token bucket size: frames a connection may send at once; undefined = 2 × rateLimit. */
@@ -91,6 +97,8 @@ export function loadConfig(env: Env = process.env): Config {
     jwtRequireExp: read.boolean('JWT_REQUIRE_EXP', false),
     allowInsecure: read.boolean('ALLOW_INSECURE', false),
     allowedOrigins: read.optionalList('ALLOWED_ORIGINS'),
+    allowedHosts: read.optionalList('ALLOWED_HOSTS'),
+    headersTimeoutMs: read.integer('HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     rateLimit: read.integer('RATE_LIMIT', DEFAULT_RATE_LIMIT, 0, 1_000_000),
     rateBurst: read.optionalNumber('RATE_BURST', 1, 1_000_000),
     maxConnections: read.integer('MAX_CONNECTIONS', 50_000, 1, 10_000_000),
@@ -119,6 +127,18 @@ export function loadConfig(env: Env = process.env): Config {
         'or a message stored on one node is lost to the others. Set STORE_URL=postgres://user@host/db.',
     )
   }
+  if (config.allowedHosts !== undefined) {
+    const entries = config.allowedHosts.map((entry) => [entry, allowedHostEntry(entry)] as const)
+    for (const [entry, host] of entries) {
+      if (host === undefined) {
+        read.problem(
+          `ALLOWED_HOSTS: ${JSON.stringify(entry)} is not a host name or address: ` +
+            'expected names like chat.example or 10.0.0.5, comma-separated, without scheme, port or wildcard',
+        )
+      }
+    }
+    config.allowedHosts = entries.flatMap(([, host]) => (host === undefined ? [] : [host]))
+  }
   if (config.jwtSecret !== undefined && config.jwtPublicKey !== undefined) {
     read.problem('JWT_SECRET and JWT_PUBLIC_KEY: set one of them, not both')
   }
@@ -131,17 +151,13 @@ export function authEnabled(config: Pick<Config, 'jwtSecret' | 'jwtPublicKey'>):
   return config.jwtSecret !== undefined || config.jwtPublicKey !== undefined
 }
 
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase()
-  return h === 'localhost' || h === '::1' || h === '[::1]' || h.startsWith('127.') || h.startsWith('::ffff:127.')
-}
-
 /**
  * Refuses a configuration that exposes the server beyond loopback without JWT auth or
- * without ADMIN_TOKEN, unless ALLOW_INSECURE is set. Returns the reasons it let pass.
+ * without ADMIN_TOKEN, unless ALLOW_INSECURE is set. Returns the reasons it let pass. HOST is
+ * judged by the addresses it resolves to, not by how it is spelt.
  */
-export function checkExposure(config: Config): string[] {
-  if (isLoopbackHost(config.host)) return []
+export async function checkExposure(config: Config, lookup?: HostLookup): Promise<string[]> {
+  if (await isLoopbackHost(config.host, lookup)) return []
   const missing: string[] = []
   if (!authEnabled(config)) missing.push('JWT_SECRET or JWT_PUBLIC_KEY')
   if (config.adminToken === undefined) missing.push('ADMIN_TOKEN')

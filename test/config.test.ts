@@ -26,6 +26,10 @@ t.test('bad values name the variable', async (t) => {
     [{ STORE_URL: 'sqlite:' }, /STORE_URL/],
     [{ REDIS_URL: 'redis://127.0.0.1:6379' }, /REDIS_URL is set \(cluster mode\) but STORE_URL is not postgres/],
     [{ REDIS_URL: 'not-a-url', STORE_URL: 'postgres://db/x' }, /REDIS_URL: expected redis:\/\//],
+    [{ ALLOWED_HOSTS: 'chat.example,http://chat.example' }, /ALLOWED_HOSTS: "http:\/\/chat\.example" is not a host name or address/],
+    [{ ALLOWED_HOSTS: 'chat.example:8080' }, /ALLOWED_HOSTS: "chat\.example:8080"[^\n]*without scheme, port or wildcard/],
+    [{ ALLOWED_HOSTS: '*.example' }, /ALLOWED_HOSTS: "\*\.example"/],
+    [{ HEADERS_TIMEOUT_MS: '10' }, /HEADERS_TIMEOUT_MS="10": expected an integer from 100 to 600000/],
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
@@ -33,6 +37,12 @@ t.test('bad values name the variable', async (t) => {
   const both = (): unknown => loadConfig({ PORT: 'x', LOG_LEVEL: 'loud' })
   t.throws(both, ConfigError)
   t.throws(both, { message: /PORT[\s\S]*LOG_LEVEL/ }, 'every problem is reported at once')
+})
+
+t.test('ALLOWED_HOSTS: names lower-cased, IPv6 addresses in the brackets a Host header gives them', async (t) => {
+  t.same(loadConfig({ ALLOWED_HOSTS: ' Chat.Example , 10.0.0.5,[::1], fd00::5 ' }).allowedHosts, ['chat.example', '10.0.0.5', '[::1]', '[fd00::5]'])
+  t.equal(loadConfig({}).allowedHosts, undefined)
+  t.equal(loadConfig({}).headersTimeoutMs, 10_000)
 })
 
 t.test('a cluster with a shared store is accepted', async (t) => {
