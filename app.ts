@@ -1,11 +1,16 @@
-// Builds the Fastify instance: plugins (config, store, hub, websocket, auth, docs, metrics), then
-// routes, then the demo page's static files.
+// Builds the Fastify instance: plugins (config, connection admission, store, hub, websocket,
+// Host check, auth, docs, metrics), then routes, then the demo page's static files.
 import { parse } from 'node:querystring'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { checkExposure, loadConfig, type Config } from './src/config.js'
+import { checkExposure } from './src/config/exposure.js'
+import { loadConfig } from './src/config/load.js'
+import type { Config } from './src/config/schema.js'
+import { isStorableText, STORABLE_TEXT } from './src/protocol/schemas.js'
 import configPlugin from './plugins/config.js'
 import errorHandlerPlugin from './plugins/error-handler.js'
+import hostCheckPlugin from './plugins/host-check.js'
+import connectionAdmissionPlugin from './plugins/connection-admission.js'
 import storePlugin from './plugins/store.js'
 import hubPlugin from './plugins/hub.js'
 import clusterPlugin from './plugins/cluster.js'
@@ -53,12 +58,14 @@ function parseQuery(str: string): Record<string, unknown> {
 export async function build(options: BuildOptions = {}): Promise<FastifyInstance> {
   const config: Config = { ...loadConfig(options.env), ...options.config }
   // Throws ConfigError when exposed without auth or ADMIN_TOKEN and not ALLOW_INSECURE.
-  const insecure = checkExposure(config)
+  const insecure = await checkExposure(config)
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
     trustProxy: config.trustProxy,
     // uids go up to 128 characters, in paths too; longer ones must reach the schema (400).
     routerOptions: { maxParamLength: 1024, querystringParser: parseQuery },
+    // REST ids are refused like WS ones when they could not be stored as sent (schemas.ts).
+    ajv: { customOptions: { formats: { [STORABLE_TEXT]: isStorableText } } },
   }).withTypeProvider<TypeBoxTypeProvider>()
   if (insecure.length > 0) {
     app.log.error(
@@ -69,6 +76,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
 
   await app.register(errorHandlerPlugin)
   await app.register(configPlugin, { config })
+  await app.register(connectionAdmissionPlugin)
   await app.register(docsPlugin)
   await app.register(storePlugin)
   await app.register(authPlugin)
@@ -76,6 +84,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   await app.register(clusterPlugin)
   await app.register(hubPlugin)
   await app.register(websocketPlugin)
+  await app.register(hostCheckPlugin)
   await app.register(heartbeatPlugin)
   await app.register(adminAuthPlugin)
   await app.register(userAuthPlugin)

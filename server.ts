@@ -1,6 +1,6 @@
 // Entry point: builds the app, listens, and shuts down cleanly on SIGTERM/SIGINT.
 import { build } from './app.js'
-import { ConfigError, loadConfig } from './src/config.js'
+import { ConfigError, loadConfig } from './src/config/load.js'
 
 async function main(): Promise<void> {
   let config

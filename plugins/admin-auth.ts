@@ -4,6 +4,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyRequest } from 'fastify'
+import { isLoopbackAddress } from '../src/net/loopback.js'
 import { AdminLoopbackOnly, AdminTokenRequired } from './http-errors.js'
 
 declare module 'fastify' {
@@ -22,16 +23,12 @@ export function bearerToken(request: FastifyRequest): string | undefined {
   return match?.[1]
 }
 
-export function isLoopback(address: string): boolean {
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.')
-}
-
 /** Headers a reverse proxy adds: a request carrying one was relayed, whatever its socket says. */
 const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const
 
 /** A client on this machine talking to the server directly, not through a proxy. */
 export function isLocalClient(request: FastifyRequest): boolean {
-  return isLoopback(request.socket.remoteAddress ?? '') && FORWARDING_HEADERS.every((name) => request.headers[name] === undefined)
+  return isLoopbackAddress(request.socket.remoteAddress ?? '') && FORWARDING_HEADERS.every((name) => request.headers[name] === undefined)
 }
 
 export default fp(

@@ -1,7 +1,7 @@
 // The JWT verifier shared by bind (through the hub) and the user routes; null in open mode.
 import fp from 'fastify-plugin'
 import { createTokenVerifier, type TokenVerifier } from '../src/auth/token-verifier.js'
-import { JWT_SECRET_MIN } from '../src/config.js'
+import { JWT_SECRET_MIN } from '../src/config/schema.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

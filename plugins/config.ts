@@ -1,6 +1,6 @@
 // Decorates the instance with the validated configuration.
 import fp from 'fastify-plugin'
-import type { Config } from '../src/config.js'
+import type { Config } from '../src/config/schema.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -57,6 +57,13 @@ export const UserTokenInvalid = declare<[reason: string]>('DUET_USER_TOKEN_INVAL
 })
 export const NotYourData = declare('DUET_NOT_YOUR_DATA', 403, 'the token is for another uid: not your data')
 
+// plugins/host-check.ts: a Host header that names another site, while the server is local.
+export const HostNotAllowed = declare<[host: string, served: string]>(
+  'DUET_HOST_NOT_ALLOWED',
+  403,
+  'Host %s is not allowed: this server answers %s (add a name to ALLOWED_HOSTS to serve it)',
+)
+
 // routes/ws.ts: refused upgrades.
 export const OriginNotAllowed = declare('DUET_ORIGIN_NOT_ALLOWED', 403, 'origin not allowed')
 export const TooManyConnections = declare('DUET_TOO_MANY_CONNECTIONS', 503, 'too many connections: try again later', { headers: RETRY_LATER })

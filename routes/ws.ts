@@ -1,13 +1,13 @@
 // /ws: adapts each WebSocket to a hub Session. Parsing and semantics live in the hub.
 // Upgrades are admitted here, before they happen: a foreign browser Origin gets 403,
-// too many connections 503 (in total) or 429 (from one address).
+// too many connections 503 (in total) or 429 (from one address, counting its connections
+// that have not sent their request yet: plugins/connection-admission.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import type { WebSocket } from 'ws'
 import { OriginNotAllowed, TooManyConnections, TooManyConnectionsFromAddress } from '../plugins/http-errors.js'
 import type { Session } from '../src/hub/session.js'
 import { Code } from '../src/protocol/codes.js'
-import { ConnectionAdmission } from '../src/limits/connection-admission.js'
 import { FairReads, ReadTurn } from '../src/limits/fair-reads.js'
 import { BatchedConnection, BatchedWrites } from '../src/transport/batched-writes.js'
 import { FlushingWebSocket } from '../src/transport/flushing-websocket.js'
@@ -19,8 +19,7 @@ const FRAMES_PER_TURN = 64
 const normalizeOrigin = (origin: string): string => origin.trim().toLowerCase().replace(/\/+$/, '')
 
 const wsRoute: FastifyPluginAsync = async (app) => {
-  const { hub, config } = app
-  const admission = new ConnectionAdmission(config.maxConnections, config.maxConnectionsPerIp)
+  const { hub, config, connectionAdmission: admission } = app
   // A text frame as a string, a binary frame as null (refused without reading it).
   const fairReads = new FairReads<string | null>(FRAMES_PER_TURN)
   const batchedWrites = new BatchedWrites()

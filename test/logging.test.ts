@@ -3,7 +3,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { build, loggerOptions } from '../app.js'
-import { loadConfig } from '../src/config.js'
+import { loadConfig } from '../src/config/load.js'
 import { signToken } from './helpers/tokens.js'
 import { TestClient } from './helpers/ws-client.js'
 

@@ -3,7 +3,7 @@
 // when configured; then that `sub` is the uid.
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { errors, jwtVerify, type JWTVerifyOptions } from 'jose'
-import { ConfigError } from '../config.js'
+import { ConfigError } from '../config/load.js'
 
 /** Why a token was refused. `wrong-subject` is the one that means "valid, but not yours". */
 export type AuthFailure = 'missing' | 'invalid' | 'expired' | 'not-yet-valid' | 'wrong-issuer' | 'wrong-audience' | 'wrong-subject'

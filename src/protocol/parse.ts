@@ -3,7 +3,7 @@
 import { TypeCompiler, ValueErrorType, type TypeCheck, type ValueError } from '@sinclair/typebox/compiler'
 import type { TSchema } from '@sinclair/typebox'
 import { Code } from './codes.js'
-import { ClientFrameSchemas, REF_MAX, type ClientFrame, type ClientFrameType } from './schemas.js'
+import { ClientFrameSchemas, isStorableText, REF_MAX, type ClientFrame, type ClientFrameType } from './schemas.js'
 
 export interface FrameError {
   code: Code
@@ -32,7 +32,8 @@ export function parseFrame(data: string): ParseResult {
     return fail(Code.NOT_JSON, '', undefined, 'frame must be a JSON object')
   }
   const record = value as Record<string, unknown>
-  const ref = typeof record.ref === 'string' && record.ref.length <= REF_MAX ? record.ref : undefined
+  // Echoed only when valid (docs/PROTOCOL.md): a refused ref is not sent back as if it were one.
+  const ref = typeof record.ref === 'string' && record.ref.length <= REF_MAX && isStorableText(record.ref) ? record.ref : undefined
   const type = record.type
   if (typeof type !== 'string') {
     const msg = type === undefined ? 'type: required (bind, send, join or exit)' : 'type: must be a string'
@@ -57,7 +58,7 @@ function fail(code: Code, type: string, ref: string | undefined, msg: string): P
 
 /** A client author's reading of the first schema violation. */
 function describe(error: ValueError): string {
-  const schema = error.schema as { minLength?: number; maxLength?: number; pattern?: string }
+  const schema = error.schema as { minLength?: number; maxLength?: number }
   switch (error.type) {
     case ValueErrorType.ObjectRequiredProperty:
       return 'required'
@@ -68,7 +69,11 @@ function describe(error: ValueError): string {
     case ValueErrorType.StringMaxLength:
       return `must be at most ${schema.maxLength} characters`
     case ValueErrorType.StringPattern:
-      return schema.pattern?.includes('0-9') ? 'must be a string of digits' : 'must not contain NUL characters'
+      return 'must be a string of digits' // the one pattern left: since
+    case ValueErrorType.StringFormat:
+      return typeof error.value === 'string' && error.value.includes('\u0000')
+        ? 'must not contain NUL characters'
+        : 'must not contain lone UTF-16 surrogates'
     default:
       return error.message
   }

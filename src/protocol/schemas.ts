@@ -1,15 +1,26 @@
 // TypeBox schemas of every frame on /ws. The validators (parse.ts), the serializer
 // (frames.ts), the AsyncAPI/OpenAPI docs and the typed client all derive from these.
-import { Type, type Static } from '@sinclair/typebox'
+import { FormatRegistry, Type, type Static } from '@sinclair/typebox'
 
 export const UID_MAX = 128
 export const REF_MAX = 64
 
-// NUL is refused in ids and text: PostgreSQL cannot store it, and no client means it.
-const NO_NUL = '^[^\\u0000]*$'
+/**
+ * Ids and text are refused unless they can be stored as they were sent, so what is stored is
+ * what was acked: no NUL (PostgreSQL cannot store it, and no client means it) and no lone
+ * UTF-16 surrogate (the stores keep UTF-8, which has no encoding for one: it would come back
+ * from history as U+FFFD). A format rather than a pattern: two native scans, where a regular
+ * expression walks the string in JavaScript's regexp engine on every frame. Registered here
+ * for TypeBox (the WS frames); app.ts registers the same function with Fastify's Ajv (REST).
+ */
+export const STORABLE_TEXT = 'storable-text'
+export const isStorableText = (value: string): boolean => value.isWellFormed() && !value.includes('\u0000')
+FormatRegistry.Set(STORABLE_TEXT, isStorableText)
 
-export const Uid = Type.String({ minLength: 1, maxLength: UID_MAX, pattern: NO_NUL, description: 'a user id' })
-export const Ref = Type.String({ maxLength: REF_MAX, pattern: NO_NUL, description: 'client correlation id, echoed on every direct reply' })
+const storable = { format: STORABLE_TEXT }
+
+export const Uid = Type.String({ minLength: 1, maxLength: UID_MAX, ...storable, description: 'a user id (no NUL, no lone UTF-16 surrogate)' })
+export const Ref = Type.String({ maxLength: REF_MAX, ...storable, description: 'client correlation id, echoed on every direct reply (no NUL, no lone UTF-16 surrogate)' })
 export const Mid = Type.String({ pattern: '^[0-9]{1,20}$', description: 'server message id: digits, strictly increasing per recipient' })
 
 export const BindFrame = Type.Object(
@@ -29,7 +40,7 @@ export const SendFrame = Type.Object(
     type: Type.Literal('send'),
     uid: Type.Optional(Uid),
     touid: Uid,
-    msg: Type.String({ pattern: NO_NUL, description: 'the message text (no NUL characters)' }),
+    msg: Type.String({ ...storable, description: 'the message text (no NUL, no lone UTF-16 surrogate)' }),
     ref: Type.Optional(Ref),
   },
   { $id: 'SendFrame', description: 'Send `msg` to `touid`.' },
@@ -49,7 +60,7 @@ export const ExitFrame = Type.Object(
   {
     type: Type.Literal('exit'),
     uid: Type.Optional(Uid),
-    touid: Type.Optional(Type.String({ maxLength: UID_MAX, description: 'ignored: exit leaves whatever conversation is open' })),
+    touid: Type.Optional(Type.String({ maxLength: UID_MAX, ...storable, description: 'ignored: exit leaves whatever conversation is open' })),
     ref: Type.Optional(Ref),
   },
   { $id: 'ExitFrame', description: 'Leave the open conversation.' },

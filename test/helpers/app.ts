@@ -1,7 +1,7 @@
 // Starts the real app on a free port for a test, and closes it when the test ends.
 import type { FastifyInstance } from 'fastify'
 import { build } from '../../app.js'
-import type { Config } from '../../src/config.js'
+import type { Config } from '../../src/config/schema.js'
 
 export interface RunningApp {
   app: FastifyInstance

@@ -25,9 +25,18 @@ interface Teardown {
   teardown(fn: () => unknown): void
 }
 
+export interface ServerProcessOptions {
+  /** The process's open-file limit (`ulimit -n`), for tests that exhaust it. */
+  openFiles?: number
+}
+
 /** Starts the server on a free port and resolves once it listens. */
-export async function startServer(t: Teardown, env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [SERVER], {
+export async function startServer(t: Teardown, env: Record<string, string>, options: ServerProcessOptions = {}): Promise<ServerProcess> {
+  const [command, args] =
+    options.openFiles === undefined
+      ? [process.execPath, [SERVER]]
+      : ['/bin/sh', ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$1"`, process.execPath, SERVER]]
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })

@@ -3,7 +3,8 @@
 // attempt limits, and the user REST routes (401/403, admin token reads anything).
 import t from 'tap'
 import { build } from '../../app.js'
-import { loadConfig, type Config } from '../../src/config.js'
+import { loadConfig } from '../../src/config/load.js'
+import type { Config } from '../../src/config/schema.js'
 import { startApp } from '../helpers/app.js'
 import { TestClient } from '../helpers/ws-client.js'
 import { keyPair, signToken, TEST_SECRET, unsignedToken } from '../helpers/tokens.js'

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { DEFAULT_RATE_LIMIT } from '../../src/config.js'
+import { DEFAULT_RATE_LIMIT } from '../../src/config/schema.js'
 import { startApp } from '../helpers/app.js'
 import { TestClient } from '../helpers/ws-client.js'
 

@@ -68,14 +68,14 @@ const probe: fc.Arbitrary<Probe> = fc.oneof(
   { weight: 1, arbitrary: fc.integer({ min: MAX_PAYLOAD + 1, max: 2 * MAX_PAYLOAD }).map((n) => ({ data: 'x'.repeat(n), binary: false })) },
 )
 
-/** The ref the server can read from a frame, if any: a string of at most 64 characters. */
+/** The ref the server echoes, if any: a valid one, a string of at most 64 characters with no NUL and no lone surrogate. */
 function readableRef(p: Probe): string | undefined {
   if (p.binary || typeof p.data !== 'string') return undefined
   try {
     const v = JSON.parse(p.data) as unknown
     if (typeof v !== 'object' || v === null || Array.isArray(v)) return undefined
     const ref = (v as Record<string, unknown>).ref
-    return typeof ref === 'string' && ref.length <= 64 ? ref : undefined
+    return typeof ref === 'string' && ref.length <= 64 && !ref.includes('\u0000') && ref.isWellFormed() ? ref : undefined
   } catch {
     return undefined
   }

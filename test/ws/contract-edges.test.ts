@@ -8,7 +8,7 @@
 // (Frames sent between bind and its 201 are covered in test/ws/codes.test.ts.)
 import http from 'node:http'
 import t, { type Test } from 'tap'
-import type { Config } from '../../src/config.js'
+import type { Config } from '../../src/config/schema.js'
 import { startApp } from '../helpers/app.js'
 import { gateCall } from '../helpers/gate.js'
 import { RawClient, rawUpgrade } from '../helpers/raw-ws.js'

@@ -1,0 +1,76 @@
+// Follows each TCP connection of an HTTP server until it has sent its request head (a plain
+// request or an upgrade). Until then it counts against its address's MAX_CONNECTIONS_PER_IP
+// (ConnectionAdmission), and it gets HEADERS_TIMEOUT_MS to finish the head before it is closed
+// with 408: a half-sent upgrade never reaches Fastify, so nothing else would see it. Node's own
+// headersTimeout is checked only every 30 s (connectionsCheckingInterval); a timer per socket,
+// cleared on its request, is exact.
+import type { IncomingMessage, Server } from 'node:http'
+import type { Socket } from 'node:net'
+import type { ConnectionAdmission } from './connection-admission.js'
+
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
+
+export interface PendingConnectionsOptions {
+  /** null: connections are not counted per address (behind a trusted proxy they are all the proxy's). */
+  admission: ConnectionAdmission | null
+  headersTimeoutMs: number
+  /** A connection refused at once: its address holds too many already. */
+  onRefused: (ip: string) => void
+  /** A connection closed because its request head did not come in time. */
+  onTimedOut: (ip: string) => void
+}
+
+export class PendingConnections {
+  // The settle function of each connection still waiting for its request head.
+  private readonly pending = new WeakMap<Socket, () => void>()
+
+  constructor(
+    private readonly server: Server,
+    private readonly options: PendingConnectionsOptions,
+  ) {
+    server.on('connection', this.onConnection)
+    // Before Fastify's listener, which may answer at once (a bad URL, a server closing).
+    server.prependListener('request', this.onRequest)
+  }
+
+  /**
+   * An upgrade's head came in on `socket`: the app calls this from an onRequest hook. Not from
+   * the server's 'upgrade' event, whose mere listener would make Node hand over upgrades that
+   * no one answers once the WebSocket plugin has stopped listening (at shutdown).
+   */
+  headReceived(socket: Socket): void {
+    this.pending.get(socket)?.()
+  }
+
+  stop(): void {
+    this.server.off('connection', this.onConnection)
+    this.server.off('request', this.onRequest)
+  }
+
+  private readonly onRequest = (request: IncomingMessage): void => this.headReceived(request.socket)
+
+  private readonly onConnection = (socket: Socket): void => {
+    const { admission, headersTimeoutMs, onRefused, onTimedOut } = this.options
+    const ip = socket.remoteAddress ?? ''
+    if (admission !== null && !admission.openPending(ip)) {
+      onRefused(ip)
+      socket.destroy()
+      return
+    }
+    const timer = setTimeout(() => {
+      onTimedOut(ip)
+      // Written before destroy: a small write goes to the kernel at once, and the client learns why.
+      if (socket.writable) socket.write(REQUEST_TIMEOUT)
+      socket.destroy()
+    }, headersTimeoutMs)
+    timer.unref()
+    const settle = (): void => {
+      clearTimeout(timer)
+      this.pending.delete(socket)
+      socket.off('close', settle)
+      admission?.settlePending(ip)
+    }
+    this.pending.set(socket, settle)
+    socket.on('close', settle)
+  }
+}
