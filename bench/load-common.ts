@@ -135,10 +135,12 @@ export class Binding<C> {
 export interface SocketOptions {
   localAddress: string
   deflate: boolean
+  /** Features the bind asks for; empty = a seed client's bind. */
+  features: readonly string[]
 }
 
-export function socketOptions(cfg: Pick<LoadConfig, 'sourceAddrs'> & { deflate?: boolean }, i: number): SocketOptions {
-  return { localAddress: localAddress(cfg.sourceAddrs, i), deflate: cfg.deflate ?? false }
+export function socketOptions(cfg: Pick<LoadConfig, 'sourceAddrs' | 'features'> & { deflate?: boolean }, i: number): SocketOptions {
+  return { localAddress: localAddress(cfg.sourceAddrs, i), deflate: cfg.deflate ?? false, features: cfg.features ?? [] }
 }
 
 /**
@@ -184,7 +186,8 @@ export function bindWs<C extends { onText(s: string): void }>(
 ): Promise<C> {
   return openClient<C>(url, uid, opts, onClose, (ws, binding) => {
     const fail = (err: Error): void => binding.fail(err)
-    ws.once('open', () => ws.send(JSON.stringify({ type: 'bind', uid, ref: 'bind' })))
+    const bind = opts.features.length > 0 ? { type: 'bind', uid, ref: 'bind', features: opts.features } : { type: 'bind', uid, ref: 'bind' }
+    ws.once('open', () => ws.send(JSON.stringify(bind)))
     const onFirst = (data: WebSocket.RawData): void => {
       let f: unknown
       try {

@@ -60,6 +60,8 @@ interface Options extends RoundOptions {
   loadCpu: number
   startupTimeoutSec: number
   serverNodeArgs: string[]
+  /** Features the duet targets' clients ask for at bind (FEATURES=receipts): the cost of the signals. */
+  features: string[] | undefined
 }
 
 function readOptions(): Options {
@@ -80,6 +82,7 @@ function readOptions(): Options {
     loadCpu: Math.floor(num('LOAD_CPU', 1)),
     startupTimeoutSec: num('STARTUP_TIMEOUT', 20),
     serverNodeArgs: (opt('SERVER_NODE_ARGS') ?? '').split(/\s+/).filter((s) => s !== ''),
+    features: list('FEATURES'),
   }
 }
 
@@ -161,6 +164,8 @@ function loadConfig(t: Target, s: Scenario, o: Options, server: RunningServer, r
     connectConcurrency: o.connectConcurrency,
     sourceAddrs: o.sourceAddrs,
     deflate: o.deflate,
+    // The baselines know no features: they run as always, so the ratios show what the features cost.
+    ...(o.features !== undefined && t.name.startsWith('duet') ? { features: o.features } : {}),
   }
 }
 

@@ -33,6 +33,8 @@ export interface LoadConfig {
   sourceAddrs: number
   /** offer permessage-deflate from the client (off by default) */
   deflate: boolean
+  /** duet targets: the features each bind asks for (e.g. receipts); absent = none, as seed clients */
+  features?: string[]
   /** uid prefix, so that several runs against one server never collide */
   runId: string
   /** closed: when set, run (no warm-up) until this many bytes of `msg` were acked, durationSec at most */
