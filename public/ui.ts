@@ -9,6 +9,7 @@ export const ui = {
   chat: byId('chat'),
   me: byId('me'),
   status: byId('status'),
+  retry: byId<HTMLButtonElement>('retry'),
   logout: byId('logout'),
   newForm: byId<HTMLFormElement>('new-form'),
   newPeer: byId<HTMLInputElement>('new-peer'),
@@ -17,29 +18,48 @@ export const ui = {
   noConversations: byId('no-conversations'),
   peerDot: byId('peer-dot'),
   peerName: byId('peer-name'),
+  peerTyping: byId('peer-typing'),
   closeThread: byId('close-thread'),
   scroller: byId('scroller'),
   older: byId('older'),
   messages: byId('messages'),
   composer: byId<HTMLFormElement>('composer'),
   text: byId<HTMLInputElement>('text'),
+  count: byId<HTMLOutputElement>('count'),
+  send: byId<HTMLButtonElement>('send'),
   banner: byId('banner'),
   bannerText: byId('banner-text'),
   bannerAction: byId<HTMLButtonElement>('banner-action'),
+  bannerClose: byId<HTMLButtonElement>('banner-close'),
 }
 
-/** Shows `text` in the banner, with an optional action button that hides it and runs `onAction`. */
-export function showBanner(text: string, action?: string, onAction?: () => void): void {
+export interface BannerOptions {
+  /** A button that hides the banner and runs `onAction`. */
+  action?: string
+  onAction?: () => void
+  /** Hides itself after this long (a hint), instead of staying until closed (a problem). */
+  hideAfterMs?: number
+}
+
+let hideTimer: ReturnType<typeof setTimeout> | undefined
+
+/** Shows `text` in the banner; it always has a close button. */
+export function showBanner(text: string, options: BannerOptions = {}): void {
+  clearTimeout(hideTimer)
   ui.bannerText.textContent = text
-  ui.bannerAction.hidden = action === undefined
-  ui.bannerAction.textContent = action ?? ''
+  ui.bannerAction.hidden = options.action === undefined
+  ui.bannerAction.textContent = options.action ?? ''
   ui.bannerAction.onclick = () => {
     hideBanner()
-    onAction?.()
+    options.onAction?.()
   }
   ui.banner.hidden = false
+  if (options.hideAfterMs !== undefined) hideTimer = setTimeout(hideBanner, options.hideAfterMs)
 }
 
 export function hideBanner(): void {
+  clearTimeout(hideTimer)
   ui.banner.hidden = true
 }
+
+ui.bannerClose.addEventListener('click', hideBanner)

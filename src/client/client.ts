@@ -2,15 +2,21 @@
 // alive: reconnects with backoff, re-binds with `since` = the last mid it saw, re-opens
 // the joined conversation, resends every unanswered request with its original `ref`
 // (the server dedupes sends by (uid, ref)), and drops messages it has already emitted.
+// With `features`, it also asks for receipts, typing, presence and carbons, re-watches the
+// watched peers after every re-bind, and throttles typing notices.
 import { Close, Code } from '../protocol/codes.js'
 import type { BindFrame, ExitFrame, JoinFrame, SendFrame, ServerFrame } from '../protocol/schemas.js'
 import type { BoundInfo, ConnectionState, DuetClientEvents, DuetClientOptions } from './types.js'
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 import { CLIENT_CLOSED, DuetError } from './duet-error.js'
 import { Emitter } from './emitter.js'
+import { acceptedFeatures, FEATURES, FeatureCode, parsePresence, parseReceipt, type Feature, type TypingFrame, type WatchFrame } from './features.js'
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js'
+import { TypingTracker } from './typing.js'
 
 type RequestFrame = SendFrame | JoinFrame | ExitFrame
+/** Frames that get no reply on success: nothing waits for them, and nothing resends them. */
+type NoticeFrame = TypingFrame | WatchFrame
 
 interface PendingRequest {
   frame: RequestFrame & { ref: string }
@@ -26,6 +32,8 @@ const FATAL_CODES: ReadonlySet<number> = new Set([Code.AUTH_FAILED, Code.REPLACE
 const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([Close.REPLACED, Close.POLICY_VIOLATION])
 /** How many mids the duplicate filter remembers. */
 const SEEN_LIMIT = 10_000
+const TYPING_INTERVAL_MS = 3000
+const TYPING_TIMEOUT_MS = 5000
 
 export class DuetClient extends Emitter<DuetClientEvents> {
   readonly uid: string
@@ -45,6 +53,12 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   private refCounter = 0
   private bindRef = ''
   private connected: { resolve: (info: BoundInfo) => void; reject: (error: DuetError) => void } | null = null
+  private readonly requested: Feature[]
+  private accepted: ReadonlySet<Feature> = new Set()
+  private readonly watched = new Set<string>()
+  /** Per peer, the highest delivered and read mids reported, so only increases are emitted. */
+  private readonly receipts = new Map<string, { delivered: string; read: string }>()
+  private readonly typing: TypingTracker
 
   constructor(private readonly options: DuetClientOptions) {
     super()
@@ -55,6 +69,10 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     if (impl === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. the ws package)')
     this.WebSocketImpl = impl
     this.backoff = options.reconnect === false ? false : { ...DEFAULT_BACKOFF, ...options.reconnect }
+    this.requested = FEATURES.filter((name) => options.features?.includes(name))
+    this.typing = new TypingTracker(options.typingIntervalMs ?? TYPING_INTERVAL_MS, options.typingTimeoutMs ?? TYPING_TIMEOUT_MS, (peer, typing) =>
+      this.emit('typing', { peer, typing }),
+    )
   }
 
   get state(): ConnectionState {
@@ -71,6 +89,16 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     return this.openPeer
   }
 
+  /** The features the server accepted at the last bind (empty before it, and from a server without them). */
+  get features(): ReadonlySet<Feature> {
+    return this.accepted
+  }
+
+  /** The peers whose presence is watched (re-watched after every reconnect). */
+  get watching(): ReadonlySet<string> {
+    return this.watched
+  }
+
   /** Connects and binds. Resolves on the first 201; keeps retrying until then unless the failure is final. */
   connect(): Promise<BoundInfo> {
     if (!this.stopped) return Promise.reject(new DuetError(CLIENT_CLOSED, 'already connecting or connected'))
@@ -82,6 +110,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
 
   /** Sends `text` to `to`; resolves with the message's mid once the server stored it. */
   async send(to: string, text: string): Promise<string> {
+    this.typing.messageSent(to)
     const ack = await this.request({ type: 'send', touid: to, msg: text, ref: this.nextRef() }, Code.SENT)
     return ack.mid ?? ''
   }
@@ -96,6 +125,47 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   async exit(): Promise<void> {
     this.openPeer = null
     await this.request({ type: 'exit', ref: this.nextRef() }, Code.EXITED)
+  }
+
+  /**
+   * Tells `peer` you are typing (feature `typing`). Call it on every keystroke: at most one
+   * notice per peer goes out per `typingIntervalMs`, and none while not bound or when the
+   * server did not accept the feature. True when a notice went out.
+   */
+  sendTyping(peer: string): boolean {
+    if (this.currentState !== 'bound' || !this.accepted.has('typing') || !this.typing.mayNotify(peer)) return false
+    this.transmit({ type: 'typing', touid: peer })
+    return true
+  }
+
+  /**
+   * Follows `peer`'s presence (feature `presence`): a `presence` event now and on every change.
+   * The watch list outlives reconnects: it is sent again after every bind.
+   */
+  watch(peer: string): void {
+    if (this.watched.has(peer)) return
+    this.watched.add(peer)
+    if (this.currentState === 'bound' && this.accepted.has('presence')) this.transmit({ type: 'watch', touid: peer })
+  }
+
+  /** Stops following `peer`'s presence. */
+  unwatch(peer: string): void {
+    if (!this.watched.delete(peer)) return
+    if (this.currentState === 'bound' && this.accepted.has('presence')) this.transmit({ type: 'unwatch', touid: peer })
+  }
+
+  /**
+   * While reconnecting, tries now instead of when the backoff says, and starts the backoff
+   * over: for when the network is back (the browser's `online` event) or the user asks.
+   * False when there is nothing to retry (bound, closed, or an attempt under way).
+   */
+  reconnectNow(): boolean {
+    if (this.stopped || this.timer === undefined) return false
+    clearTimeout(this.timer)
+    this.timer = undefined
+    this.attempt = 0
+    this.openSocket()
+    return true
   }
 
   /** Closes for good: no reconnect; unanswered requests reject with CLIENT_CLOSED. */
@@ -138,9 +208,11 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     }
     if (socket !== this.socket || socket.readyState !== OPEN) return
     this.bindRef = this.nextRef()
-    const frame: BindFrame = { type: 'bind', uid: this.uid, ref: this.bindRef }
+    const frame: BindFrame & { features?: Feature[] } = { type: 'bind', uid: this.uid, ref: this.bindRef }
     if (jwt !== undefined) frame.token = jwt
     if (this.position !== undefined) frame.since = this.position
+    // Last, and only when asked: without features the frame is byte for byte protocol v1's.
+    if (this.requested.length > 0) frame.features = this.requested
     socket.send(JSON.stringify(frame))
   }
 
@@ -157,17 +229,53 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     if (frame.ref !== undefined && frame.ref === this.bindRef) return this.bindAnswered(frame)
     const request = frame.ref === undefined ? undefined : this.pending.get(frame.ref)
     if (request !== undefined) return this.answered(request, frame)
-    if (frame.error) {
-      const error = DuetError.fromFrame(frame)
-      if (FATAL_CODES.has(frame.code)) this.stop(error)
-      else this.emit('error', error)
+    if (!frame.error) return this.notice(frame)
+    // Typing is best effort: a refused or rate-limited notice is not worth an error.
+    if (frame.type === 'typing') return
+    const error = DuetError.fromFrame(frame)
+    if (FATAL_CODES.has(frame.code)) this.stop(error)
+    else this.emit('error', error)
+  }
+
+  /** The frames of the opt-in features; any other unasked frame is ignored. */
+  private notice(frame: ServerFrame): void {
+    switch (frame.code) {
+      case FeatureCode.RECEIPT: {
+        const receipt = parseReceipt(frame)
+        if (receipt !== undefined && this.advanceReceipt(receipt.peer, receipt.status, receipt.mid)) this.emit('receipt', receipt)
+        return
+      }
+      case FeatureCode.TYPING:
+        if (typeof frame.uid === 'string' && frame.uid !== '' && frame.uid !== this.uid) this.typing.noticed(frame.uid)
+        return
+      case FeatureCode.PRESENCE: {
+        const presence = parsePresence(frame)
+        // An answer that crossed an unwatch is stale.
+        if (presence !== undefined && this.watched.has(presence.peer)) this.emit('presence', presence)
+        return
+      }
     }
+  }
+
+  /** Records a receipt's mark; true when it moved (read moves delivered along). */
+  private advanceReceipt(peer: string, status: 'delivered' | 'read', mid: string): boolean {
+    let marks = this.receipts.get(peer)
+    if (marks === undefined) this.receipts.set(peer, (marks = { delivered: '0', read: '0' }))
+    if (!midAfter(mid, marks[status])) return false
+    marks[status] = mid
+    if (status === 'read' && midAfter(mid, marks.delivered)) marks.delivered = mid
+    return true
   }
 
   private deliver(frame: ServerFrame): void {
     const mid = frame.mid
     if (mid === undefined) return
-    if (this.position === undefined || midAfter(mid, this.position)) this.position = mid
+    // A carbon (our own message to a peer, from another connection) is not addressed to us:
+    // it is no position in our stream, so it never moves `since`.
+    const own = frame.uid === this.uid
+    const carbon = own && frame.touid !== this.uid
+    if (!carbon && (this.position === undefined || midAfter(mid, this.position))) this.position = mid
+    if (!own) this.typing.stopped(frame.uid)
     if (this.seen.has(mid)) return
     this.seen.add(mid)
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!)
@@ -178,6 +286,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
       text: frame.msg,
       ts: frame.ts ?? Date.now(),
       offline: frame.offline === true,
+      own,
     })
   }
 
@@ -192,7 +301,8 @@ export class DuetClient extends Emitter<DuetClientEvents> {
       }
       return
     }
-    const info: BoundInfo = { uid: frame.uid, mid: frame.mid ?? '0', reset: frame.reset === true }
+    this.accepted = new Set(acceptedFeatures(frame).filter((name) => this.requested.includes(name)))
+    const info: BoundInfo = { uid: frame.uid, mid: frame.mid ?? '0', reset: frame.reset === true, features: [...this.accepted] }
     if (info.reset) this.seen.clear()
     // Only adopt the server's head when we have no position, or ours is unknown to it:
     // otherwise a drop during the replay that follows would skip the rest of it.
@@ -203,6 +313,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
       this.transmit({ type: 'join', touid: this.openPeer, ref: this.nextRef() })
     }
     for (const request of this.pending.values()) this.transmit(request.frame)
+    if (this.accepted.has('presence')) for (const peer of this.watched) this.transmit({ type: 'watch', touid: peer })
     this.emit('bound', info)
     this.connected?.resolve(info)
     this.connected = null
@@ -223,6 +334,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
 
   private lost(code: number, reason: string): void {
     this.socket = null
+    this.typing.clear()
     if (this.stopped) return
     if (FINAL_CLOSE_CODES.has(code)) {
       this.stop(new DuetError(CLIENT_CLOSED, `connection closed for good (${code} ${reason})`))
@@ -250,13 +362,14 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     for (const request of this.pending.values()) request.reject(error)
     this.pending.clear()
     this.attempt = 0
+    this.typing.clear()
     if (error.code !== CLIENT_CLOSED) this.emit('error', error)
     this.connected?.reject(error)
     this.connected = null
     this.setState('closed')
   }
 
-  private transmit(frame: RequestFrame): void {
+  private transmit(frame: RequestFrame | NoticeFrame): void {
     if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame))
   }
 

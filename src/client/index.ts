@@ -1,7 +1,17 @@
 // The typed duet client: browser-safe (no Node imports), frame types from the server's
 // TypeBox schemas. Usage: README.md, "The typed client".
 export { DuetClient, midAfter } from './client.js'
-export type { BoundInfo, ChatMessage, ConnectionState, DuetClientEvents, DuetClientOptions } from './types.js'
+export type {
+  BoundInfo,
+  ChatMessage,
+  ConnectionState,
+  DuetClientEvents,
+  DuetClientOptions,
+  PresenceEvent,
+  Receipt,
+  TypingEvent,
+} from './types.js'
+export { FEATURES, FeatureCode, type Feature } from './features.js'
 export { DuetError, CLIENT_CLOSED } from './duet-error.js'
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 export type { WebSocketConstructor, WebSocketLike } from './socket.js'

@@ -2,7 +2,10 @@
 import type { ServerFrame } from '../protocol/schemas.js'
 import type { DuetError } from './duet-error.js'
 import type { BackoffOptions } from './backoff.js'
+import type { Feature } from './features.js'
 import type { WebSocketConstructor } from './socket.js'
+
+export type { Feature } from './features.js'
 
 export interface DuetClientOptions {
   /** ws:// or wss:// URL of the server's /ws endpoint. */
@@ -16,11 +19,21 @@ export interface DuetClientOptions {
   WebSocket?: WebSocketConstructor
   /** Reconnect timing, or false to never reconnect. */
   reconnect?: Partial<BackoffOptions> | false
+  /**
+   * Opt-in frames to ask for at bind: `receipts`, `typing`, `presence`, `carbons`. The server
+   * answers with those it accepted (`client.features`); without this option the bind frame is
+   * exactly the one of protocol v1.
+   */
+  features?: readonly Feature[]
+  /** `sendTyping` sends at most one notice per peer this often (default 3000 ms). */
+  typingIntervalMs?: number
+  /** A peer counts as typing this long after their last notice (default 5000 ms). */
+  typingTimeoutMs?: number
 }
 
 export type ConnectionState = 'connecting' | 'bound' | 'reconnecting' | 'closed'
 
-/** A chat message addressed to this user (a code 200 frame). */
+/** A chat message: addressed to this user (a code 200 frame), or a carbon of one this user sent elsewhere. */
 export interface ChatMessage {
   mid: string
   from: string
@@ -29,6 +42,12 @@ export interface ChatMessage {
   ts: number
   /** True when it was stored while this user was offline and replayed at bind. */
   offline: boolean
+  /**
+   * True when this user wrote it: a carbon of a message sent from another connection of the
+   * same uid (feature `carbons`, server with MULTI_DEVICE=true), or a message to yourself.
+   * `to` is then the peer of the conversation.
+   */
+  own: boolean
 }
 
 export interface BoundInfo {
@@ -37,6 +56,29 @@ export interface BoundInfo {
   mid: string
   /** The server did not know the `since` position: reload history instead of trusting local state. */
   reset: boolean
+  /** The features the server accepted ([] from a server without them, or when none were asked for). */
+  features: Feature[]
+}
+
+/** A receipt (feature `receipts`): every message you sent `peer` with a mid ≤ `mid` is delivered, or read. */
+export interface Receipt {
+  peer: string
+  /** 'read' implies 'delivered'. */
+  status: 'delivered' | 'read'
+  /** A high-water mark: it never goes down, and the client emits only increases. */
+  mid: string
+}
+
+/** Feature `typing`: `typing` turns true on a notice from `peer`, false after `typingTimeoutMs` or their message. */
+export interface TypingEvent {
+  peer: string
+  typing: boolean
+}
+
+/** Feature `presence`: the state of a watched peer, once after `watch` (and every re-bind), then on every change. */
+export interface PresenceEvent {
+  peer: string
+  online: boolean
 }
 
 export interface DuetClientEvents {
@@ -47,8 +89,11 @@ export interface DuetClientEvents {
   /** The peer whose conversation was left ("" if none was open). */
   exited: string
   state: ConnectionState
+  receipt: Receipt
+  typing: TypingEvent
+  presence: PresenceEvent
   /** Errors no request is waiting for, e.g. 409 (replaced by a newer connection) or 406 (auth). */
   error: DuetError
-  /** Every frame the server sent, for logging or extensions. */
+  /** Every frame the server sent, for logging or extensions (frames of unknown codes too). */
   frame: ServerFrame
 }

@@ -3,71 +3,11 @@
 // clears on join; history survives a reload and pages back; user text stays text; a long
 // conversation list loads page by page.
 // Screenshots go to artifacts/screenshots/ (and docs/screenshots/ with UPDATE_SCREENSHOTS=1).
-import { existsSync } from 'node:fs'
-import { copyFile, mkdir } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+// The page's fixes for new users are in page.test.ts; the opt-in features in features.test.ts.
 import t from 'tap'
-import { WEB_ROOT } from '../../plugins/static.js'
 import { startApp } from '../helpers/app.js'
 import { TestClient } from '../helpers/ws-client.js'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const ARTIFACTS = `${ROOT}artifacts/screenshots/`
-const DOCS_SCREENSHOTS = `${ROOT}docs/screenshots/`
-const VIEWPORT = { width: 880, height: 520 }
-
-if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`)
-if (!existsSync(`${WEB_ROOT}app.js`)) throw new Error('the page is not built: npm run build')
-
-interface Teardown {
-  teardown(fn: () => unknown): void
-}
-
-/** Uncaught exceptions and console errors of every page, checked at the end. */
-const problems: string[] = []
-
-async function launch(t: Teardown): Promise<Browser> {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  })
-  t.teardown(() => browser.close())
-  return browser
-}
-
-/** A new tab, signed in as `uid` and bound. */
-async function signIn(context: BrowserContext, url: string, uid: string): Promise<Page> {
-  const page = await context.newPage()
-  page.on('pageerror', (err) => problems.push(`${uid}: ${err.message}`))
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') problems.push(`${uid}: ${msg.text()}`)
-  })
-  await page.goto(url)
-  await page.fill('#uid', uid)
-  await page.click('#login-form button[type=submit]')
-  await page.locator('#status.bound').waitFor()
-  return page
-}
-
-const badge = (page: Page, peer: string) => page.locator(`#conversations li[data-peer="${peer}"] .badge`)
-const message = (page: Page, text: string | RegExp) => page.locator('#messages li .text', { hasText: text })
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.fill('#text', text)
-  await page.press('#text', 'Enter')
-  await page.locator('#messages li.mine.sent .text', { hasText: text }).waitFor()
-}
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  await mkdir(ARTIFACTS, { recursive: true })
-  await page.screenshot({ path: `${ARTIFACTS}${name}.png` })
-  if (process.env.UPDATE_SCREENSHOTS === '1') {
-    await mkdir(DOCS_SCREENSHOTS, { recursive: true })
-    await copyFile(`${ARTIFACTS}${name}.png`, `${DOCS_SCREENSHOTS}${name}.png`)
-  }
-}
+import { badge, launch, message, problems, screenshot, send, signIn, VIEWPORT } from './chromium.js'
 
 t.test('two users chat in the demo page', async (t) => {
   const { url, wsUrl } = await startApp(t)

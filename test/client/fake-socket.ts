@@ -9,6 +9,8 @@ export class FakeSocket implements WebSocketLike {
 
   readyState = 0
   readonly sent: Array<Record<string, unknown>> = []
+  /** The frames exactly as sent, for byte-level checks. */
+  readonly raw: string[] = []
   onopen: ((event: unknown) => void) | null = null
   onmessage: ((event: { data: unknown }) => void) | null = null
   onclose: ((event: { code: number; reason: string }) => void) | null = null
@@ -25,6 +27,7 @@ export class FakeSocket implements WebSocketLike {
   }
 
   send(data: string): void {
+    this.raw.push(data)
     this.sent.push(JSON.parse(data) as Record<string, unknown>)
     this.sentWaiter?.()
   }
@@ -39,6 +42,11 @@ export class FakeSocket implements WebSocketLike {
   open(): void {
     this.readyState = 1
     this.onopen?.({})
+  }
+
+  /** The server sends text as it is, well-formed or not. */
+  pushRaw(data: unknown): void {
+    this.onmessage?.({ data })
   }
 
   /** The server sends a frame; the seed fields default to a success shape. */

@@ -77,7 +77,7 @@ t.test('reset: the position is the server head again', async (t) => {
   const [bind] = await socket.sentCount(1)
   t.match(bind, { since: '99' })
   socket.push({ type: 'bind', code: 201, uid: 'bob', mid: '7', reset: true, ref: bind!.ref })
-  t.same(await connected, { uid: 'bob', mid: '7', reset: true })
+  t.same(await connected, { uid: 'bob', mid: '7', reset: true, features: [] })
   t.equal(client.lastMid, '7')
   client.close()
 })
