@@ -40,7 +40,7 @@ export const SendFrame = Type.Object(
     type: Type.Literal('send'),
     uid: Type.Optional(Uid),
     touid: Uid,
-    msg: Type.String({ ...storable, description: 'the message text (no NUL, no lone UTF-16 surrogate)' }),
+    msg: Type.String({ minLength: 1, ...storable, description: 'the message text: not empty, no NUL, no lone UTF-16 surrogate' }),
     ref: Type.Optional(Ref),
   },
   { $id: 'SendFrame', description: 'Send `msg` to `touid`.' },

@@ -65,6 +65,8 @@ t.test('error codes 400-405 and 413, each one reply, connection still usable', a
   t.match(await c.request({ type: 'send', touid: '', msg: 'x' }), { code: 400, msg: /touid/ })
   t.match(await c.request({ type: 'send', touid: 'dave' }), { code: 400, msg: /msg/ })
   t.match(await c.request({ type: 'send', touid: 'dave', msg: 7 }), { code: 400, msg: /msg/ })
+  // An empty message would be stored and shown as an empty bubble: refused, naming the field.
+  t.match(await c.request({ type: 'send', touid: 'dave', msg: '' }), { type: 'send', code: 400, msg: 'msg: must not be empty' })
   t.match(await c.request({ type: 'send', uid: 'mallory', touid: 'dave', msg: 'x' }), { type: 'send', code: 405, uid: 'carol' })
   t.match(await c.request({ type: 'join', uid: 'mallory', touid: 'dave' }), { type: 'join', code: 405 })
   t.match(await c.request({ type: 'send', touid: 'dave', msg: '12345678901' }), { type: 'send', error: true, code: 413, uid: 'carol', touid: '' })
