@@ -120,6 +120,7 @@ export class Binder {
       this.options.metrics?.frameOut('send', Code.MESSAGE)
       this.options.pipeline.setDelivered(uid, live.mid, true)
       this.options.receipts.delivered(live.from, uid, live.mid)
+      if (live.read) this.options.receipts.read(live.from, uid, live.mid)
     }
     this.options.logger.info({ session: session.id, uid, replayed: sent.size }, 'bound')
   }

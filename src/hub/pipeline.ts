@@ -216,7 +216,7 @@ export class MessagePipeline {
     const data = encodeFrame(messageFrame(message, false))
     let pushed = 0
     for (const target of targets) {
-      if (target.held !== null) target.hold(message.mid, message.from, data)
+      if (target.held !== null) target.hold(message.mid, message.from, message.read, data)
       else if (target === origin ? target.sendAfterReply(originSlot, data) : target.send(data)) pushed++
     }
     if (pushed === 0) return false

@@ -31,8 +31,9 @@ export interface SessionInfo {
 /** A live delivery held back while the bind replay is being sent, to keep mid order. */
 export interface HeldFrame {
   mid: string
-  /** The sender: told it was delivered once it goes out. */
+  /** The sender, and whether it was stored read: told once it goes out (receipts). */
   from: string
+  read: boolean
   data: string
 }
 
@@ -169,8 +170,8 @@ export class Session {
   }
 
   /** A live message for this connection while its replay is under way: sent after it. */
-  hold(mid: string, from: string, data: string): void {
-    this.held!.push({ mid, from, data })
+  hold(mid: string, from: string, read: boolean, data: string): void {
+    this.held!.push({ mid, from, read, data })
     this.retain(data)
   }
 
