@@ -70,6 +70,7 @@ export class Binder {
       registry.unregister(session)
       session.uid = null
       session.features = 0
+      session.signalsOn = false
       session.takeHeld()
       // Failed after its 201 (the replay): a second reply, in the order of now.
       const errorSlot = session.hasReplied(slot) ? session.reserveReply() : slot
@@ -109,12 +110,18 @@ export class Binder {
     // Only when asked for: a seed client's 201 stays byte for byte what it always was.
     if (features !== undefined) bound.features = features
     this.options.replies.sendFrame(session, slot, bound)
+    session.signalsOn = true
 
     const { sent, complete } = await this.options.backlog.send(session, uid, reset ? undefined : frame.since, carbons)
     const held = session.takeHeld()
     if (!complete) return
     for (const live of held) {
       if (sent.has(live.mid)) continue
+      // A carbon of what this user sent from another connection: a copy, not a delivery to them.
+      if (live.to !== uid) {
+        if (session.send(live.data)) this.options.metrics?.frameOut('send', Code.MESSAGE)
+        continue
+      }
       // Held, it was flagged as not pushed (MessagePipeline.push): now it is, so no later bind repeats it.
       if (!session.send(live.data)) continue
       this.options.metrics?.frameOut('send', Code.MESSAGE)

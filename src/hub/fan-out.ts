@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks'
 import type { Broker, ClusterEvent } from '../cluster/broker.js'
 import type { Presence, PresenceEntry } from '../cluster/presence.js'
 import type { Logger } from '../logger.js'
+import type { StoredMessage } from '../protocol/message.js'
 import { wants } from './features.js'
 import type { LocalSessions } from './local-sessions.js'
 import type { Session } from './session.js'
@@ -34,16 +35,19 @@ export class FanOut {
 
   /**
    * Writes the frame to this node's sessions of `uid` that asked for `bit`, but `except`; how
-   * many got it. The frame is encoded only when one asked: nothing is built for nobody.
+   * many got it. The frame is encoded only when one asked: nothing is built for nobody. A
+   * session whose bind is not answered yet gets no signal; a carbon (`message`) for a session
+   * still replaying its bind is held for after the replay, like a live message.
    */
-  toLocal(uid: string, bit: number, frame: () => string, except: Session | null = null): number {
+  toLocal(uid: string, bit: number, frame: () => string, except: Session | null = null, message?: StoredMessage): number {
     const sessions = this.options.local.of(uid)
     if (sessions === undefined) return 0
     let data: string | undefined
     let sent = 0
     for (const session of sessions) {
       if (session === except || !wants(session.features, bit)) continue
-      if (session.send((data ??= frame()))) sent++
+      if (message !== undefined && session.held !== null) session.hold(message, (data ??= frame()))
+      else if (session.signalsOn && session.send((data ??= frame()))) sent++
     }
     return sent
   }

@@ -216,7 +216,7 @@ export class MessagePipeline {
     const data = encodeFrame(messageFrame(message, false))
     let pushed = 0
     for (const target of targets) {
-      if (target.held !== null) target.hold(message.mid, message.from, message.read, data)
+      if (target.held !== null) target.hold(message, data)
       else if (target === origin ? target.sendAfterReply(originSlot, data) : target.send(data)) pushed++
     }
     if (pushed === 0) return false
@@ -247,14 +247,15 @@ export class MessagePipeline {
    */
   private carbon(origin: Session, message: StoredMessage): void {
     const { fanOut, metrics } = this.options
-    const sent = fanOut.toLocal(message.from, Feature.carbons, () => encodeFrame(messageFrame(message, false)), origin)
+    const sent = fanOut.toLocal(message.from, Feature.carbons, () => encodeFrame(messageFrame(message, false)), origin, message)
     if (sent > 0) metrics?.frameOut('send', Code.MESSAGE, sent)
     fanOut.toOtherNodes(message.from, Feature.carbons, { kind: 'carbon', message })
   }
 
   /** Another node asks this one to copy a message its sender sent there to the sender's connections here. */
   carbonFromNode(event: Extract<ClusterEvent, { kind: 'carbon' }>): void {
-    const sent = this.options.fanOut.toLocal(event.message.from, Feature.carbons, () => encodeFrame(messageFrame(event.message, false)))
+    const { message } = event
+    const sent = this.options.fanOut.toLocal(message.from, Feature.carbons, () => encodeFrame(messageFrame(message, false)), null, message)
     if (sent > 0) this.options.metrics?.frameOut('send', Code.MESSAGE, sent)
   }
 

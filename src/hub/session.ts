@@ -31,8 +31,9 @@ export interface SessionInfo {
 /** A live delivery held back while the bind replay is being sent, to keep mid order. */
 export interface HeldFrame {
   mid: string
-  /** The sender, and whether it was stored read: told once it goes out (receipts). */
+  /** Sender and recipient (the recipient is another uid for a carbon), and whether it was stored read. */
   from: string
+  to: string
   read: boolean
   data: string
 }
@@ -71,6 +72,8 @@ export class Session {
   bindAttempts = 0
   /** The signals this connection asked for at bind (features.ts); 0 = none, as every seed client. */
   features = 0
+  /** True once its 201 is out: signal frames never reach a client before it. */
+  signalsOn = false
   /** The uids whose presence this connection watches (watchers.ts); null until the first watch. */
   watching: Set<string> | null = null
   /** Reply slots handed out, and the next one to go out: replies leave in frame order. */
@@ -170,8 +173,9 @@ export class Session {
   }
 
   /** A live message for this connection while its replay is under way: sent after it. */
-  hold(mid: string, from: string, read: boolean, data: string): void {
-    this.held!.push({ mid, from, read, data })
+  hold(message: { mid: string; from: string; to: string; read: boolean }, data: string): void {
+    const { mid, from, to, read } = message
+    this.held!.push({ mid, from, to, read, data })
     this.retain(data)
   }
 

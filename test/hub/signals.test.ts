@@ -25,10 +25,11 @@ function node() {
     const session = new Session({ send: (data) => (frames.push(JSON.parse(data) as Record<string, unknown>), true), close: () => {} }, '127.0.0.1')
     session.uid = uid
     session.features = features
+    session.signalsOn = true
     local.add(session, false)
     return frames
   }
-  return { fanOut, connect }
+  return { fanOut, connect, local }
 }
 
 t.test('features: known names once each, in the order asked; carbons only with multi-device', async (t) => {
@@ -105,4 +106,22 @@ t.test('typing: once per pair per second, per pair', async (t) => {
     ],
   )
   t.equal(carol.length, 1)
+})
+
+t.test('fan-out: nothing before the 201; a carbon for a session replaying its bind is held for after it', async (t) => {
+  const { fanOut, local } = node()
+  const frames: string[] = []
+  const session = new Session({ send: (data) => (frames.push(data), true), close: () => {} }, '127.0.0.1')
+  session.uid = 'alice'
+  session.features = Feature.carbons | Feature.receipts
+  session.beginBind()
+  local.add(session, false)
+  const message = { mid: '7', from: 'alice', to: 'bob', msg: 'hi', ts: 1, read: false }
+  t.equal(fanOut.toLocal('alice', Feature.receipts, () => 'receipt'), 0)
+  t.equal(fanOut.toLocal('alice', Feature.carbons, () => 'carbon', null, message), 0)
+  t.same(frames, [], 'nothing sent while the bind is in flight')
+  t.match(session.takeHeld(), [{ mid: '7', from: 'alice', to: 'bob', data: 'carbon' }], 'the carbon waits for the replay')
+  session.signalsOn = true
+  t.equal(fanOut.toLocal('alice', Feature.receipts, () => 'receipt'), 1)
+  t.same(frames, ['receipt'])
 })
