@@ -158,8 +158,9 @@ export class Hub {
     }
   }
 
-  /** Events were lost while the broker was away: push each local session what it missed. */
+  /** Events were lost while the broker was away: push each local session what it missed, and tell watchers what changed. */
   private async resync(): Promise<void> {
+    this.watchers.refresh(true)
     const bound = this.registry.bound().filter((s) => s.held === null)
     this.options.logger.info({ sessions: bound.length }, 'broker back: catching up missed deliveries')
     for (const session of bound) await this.backlog.send(session, session.uid!, undefined)

@@ -84,10 +84,13 @@ export class Watchers {
     if (this.watched.has(uid)) void this.look(uid, null)
   }
 
-  /** Looks again at the watched uids believed online with no session here: their node may have died. */
-  refresh(): void {
+  /**
+   * Looks again at the watched uids believed online with no session here: their node may have
+   * died. `all`: every watched uid (the broker was away: changes may have gone unheard).
+   */
+  refresh(all = false): void {
     for (const [uid, watched] of this.watched) {
-      if (watched.online === true && !this.options.local.has(uid)) void this.look(uid, null)
+      if (all || (watched.online === true && !this.options.local.has(uid))) void this.look(uid, null)
     }
   }
 
