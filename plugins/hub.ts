@@ -26,6 +26,8 @@ export default fp(
       maxBindAttempts: config.maxBindAttempts,
       slowConsumerBytes: config.slowConsumerBytes,
       metrics: app.metrics.hub,
+      readReceipts: config.readReceipts,
+      maxWatched: config.maxWatched,
     })
     await hub.start()
     app.decorate('hub', hub)
@@ -33,6 +35,7 @@ export default fp(
     // presence decides. Cheap in process; one Redis round trip per period in a cluster.
     const timer = setInterval(() => {
       hub.registry.reconcile().catch((err: unknown) => app.log.warn({ err }, 'presence reconcile failed'))
+      hub.refreshPresence()
     }, Math.max(1000, Math.floor(config.presenceLeaseMs / 3)))
     timer.unref()
     app.addHook('preClose', async () => clearInterval(timer))

@@ -64,17 +64,61 @@ const SERVER_SUCCESS: Array<{ name: string; code: number; type: string; summary:
     required: ['mid', 'ts'],
     example: frame({ type: 'send', code: 204, uid: 'alice', touid: 'bob', mid: '42', ts: 1767225600000, ref: 's1' }),
   },
+  {
+    name: 'receipt',
+    code: Code.RECEIPT,
+    type: 'receipt',
+    summary:
+      '(feature `receipts`) `uid` has received (`msg` `delivered`) or read (`msg` `read`) every message you sent them with a mid up to `mid`, a high-water mark.',
+    required: ['mid'],
+    example: frame({ type: 'receipt', code: 205, msg: 'delivered', uid: 'bob', touid: 'alice', mid: '42' }),
+  },
+  {
+    name: 'typing',
+    code: Code.TYPING,
+    type: 'typing',
+    summary: '(feature `typing`) `uid` is typing to you; at most one per second per pair.',
+    required: [],
+    example: frame({ type: 'typing', code: 206, uid: 'alice', touid: 'bob' }),
+  },
+  {
+    name: 'presence',
+    code: Code.PRESENCE,
+    type: 'presence',
+    summary: '(feature `presence`) `uid` is `online` or `offline` (`msg`): the reply to `watch`, then pushed on every change.',
+    required: [],
+    example: frame({ type: 'presence', code: 207, msg: 'online', uid: 'bob', touid: 'alice', ref: 'w1' }),
+  },
+  {
+    name: 'unwatched',
+    code: Code.UNWATCHED,
+    type: 'unwatch',
+    summary: '`touid` is no longer watched.',
+    required: [],
+    example: frame({ type: 'unwatch', code: 208, msg: 'unwatched', uid: 'alice', touid: 'bob', ref: 'u1' }),
+  },
 ]
 
 const CLIENT_EXAMPLES: Record<string, Json> = {
-  bind: { type: 'bind', uid: 'bob', token: '<JWT when auth is on>', since: '41', ref: 'b1' },
+  bind: { type: 'bind', uid: 'bob', token: '<JWT when auth is on>', since: '41', features: ['receipts', 'typing', 'presence', 'carbons'], ref: 'b1' },
   send: { type: 'send', touid: 'bob', msg: 'hi bob', ref: 's1' },
   join: { type: 'join', touid: 'alice', ref: 'j1' },
   exit: { type: 'exit', ref: 'x1' },
+  typing: { type: 'typing', touid: 'bob' },
+  watch: { type: 'watch', touid: 'bob', ref: 'w1' },
+  unwatch: { type: 'unwatch', touid: 'bob', ref: 'u1' },
 }
 
 /** What the server answers to each client frame, besides errors. */
-const REPLIES: Record<string, string[]> = { bind: ['bound'], send: ['sent'], join: ['joined'], exit: ['exited'] }
+const REPLIES: Record<string, string[]> = {
+  bind: ['bound'],
+  send: ['sent'],
+  join: ['joined'],
+  exit: ['exited'],
+  typing: [], // none when it succeeds
+  watch: ['presence'],
+  unwatch: ['unwatched'],
+}
 
 function codeTable(): string {
   const rows = CODE_TABLE.map((c) => `| ${c.code} | ${c.type === '' ? '""' : c.type} | ${c.error} | ${c.meaning} |`)
@@ -147,6 +191,14 @@ export function buildAsyncApi(): Json {
     summary: 'Pushes each stored message to every live connection of its recipient, in mid order.',
     messages: [ref('#/channels/chat/messages/message')],
   }
+  operations.signal = {
+    action: 'send',
+    channel,
+    summary:
+      'Opt-in signals, only to connections whose bind asked for the feature: receipts (205), typing (206), presence changes (207); ' +
+      'with `carbons`, your own messages sent from your other connections (200 with `uid` = you).',
+    messages: ['receipt', 'typing', 'presence', 'message'].map((m) => ref(`#/channels/chat/messages/${m}`)),
+  }
   operations.notify = {
     action: 'send',
     channel,
@@ -162,7 +214,7 @@ export function buildAsyncApi(): Json {
       description:
         'Protocol v1 on `/ws`: JSON objects in text frames. Every server frame carries the six seed fields ' +
         '`type, error, code, msg, uid, touid`; clients may add `ref` (echoed on every direct reply), ' +
-        '`token` and `since` on bind. HTTP routes: openapi/openapi.json.\n\n' +
+        '`token`, `since` and `features` on bind (opt-in signals: receipts, typing, presence, carbons). HTTP routes: openapi/openapi.json.\n\n' +
         codeTable(),
     },
     defaultContentType: 'application/json',

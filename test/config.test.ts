@@ -12,6 +12,8 @@ t.test('defaults', async (t) => {
     maxPayloadBytes: 65536,
     wsDeflate: false,
     multiDevice: false,
+    readReceipts: true,
+    maxWatched: 1000,
     storeUrl: DEFAULT_STORE_URL,
     redisUrl: undefined,
   })
@@ -23,6 +25,8 @@ t.test('bad values name the variable', async (t) => {
     [{ PORT: 'abc' }, /PORT="abc": expected an integer/],
     [{ MAX_MESSAGE_LENGTH: '0' }, /MAX_MESSAGE_LENGTH/],
     [{ MULTI_DEVICE: 'maybe' }, /MULTI_DEVICE="maybe": expected true or false/],
+    [{ READ_RECEIPTS: 'sometimes' }, /READ_RECEIPTS="sometimes": expected true or false/],
+    [{ MAX_WATCHED: '0' }, /MAX_WATCHED/],
     [{ STORE_URL: 'mysql://db/chat' }, /STORE_URL: expected sqlite:<path>/],
     [{ STORE_URL: 'sqlite:' }, /STORE_URL: expected sqlite:<path>[^\n]*, got one starting "sqlite:"/],
     [{ STORE_URL: 'postgres:secret@db' }, /^(?![\s\S]*secret)[\s\S]*STORE_URL: expected [^\n]*got one starting "postgres:"/],

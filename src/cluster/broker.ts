@@ -13,6 +13,17 @@ export type ClusterEvent =
   | { kind: 'close'; sessionId: string; reason: 'replaced' | 'kicked' }
   /** From the broker itself: the subscription was down and is back; events may have been missed. */
   | { kind: 'resync' }
+  /**
+   * `to` has received (or read) every message from `from` up to `mid`: for `from`'s connections
+   * on the receiving node that asked for receipts.
+   */
+  | { kind: 'receipt'; receipt: 'delivered' | 'read'; from: string; to: string; mid: string }
+  /** `from` is typing to `to`: for `to`'s connections on the receiving node that asked for typing. */
+  | { kind: 'typing'; from: string; to: string }
+  /** Broadcast: `uid` became online or offline on the sending node; watchers look again. */
+  | { kind: 'presence'; uid: string }
+  /** A message its sender (`message.from`) sent from a connection on another node: for their connections here that asked for carbons. */
+  | { kind: 'carbon'; message: StoredMessage }
 
 export type ClusterEventHandler = (event: ClusterEvent) => void
 
@@ -23,7 +34,13 @@ export interface Broker {
    */
   publish(node: string, event: ClusterEvent): Promise<boolean>
 
-  /** Receives the events addressed to node `node` (this node). */
+  /**
+   * Sends `event` to every subscribed node, the sender's included. Best effort, like publish:
+   * for signals that any node may care about (a presence change).
+   */
+  broadcast(event: ClusterEvent): Promise<void>
+
+  /** Receives the events addressed to node `node` (this node), and every broadcast. */
   subscribe(node: string, handler: ClusterEventHandler): Promise<void>
 
   /** Rejects when the broker is unreachable: for /readyz. */

@@ -21,20 +21,29 @@ export class LocalBroker implements Broker {
   async publish(node: string, event: ClusterEvent): Promise<boolean> {
     if (this.closed) throw new Error('broker closed')
     const listening = (this.state.handlers.get(node)?.size ?? 0) > 0
-    queueMicrotask(() => {
-      // Read the subscribers at delivery time: a node that left meanwhile gets nothing.
-      const handlers = this.state.handlers.get(node)
-      if (handlers === undefined) return
-      for (const handler of handlers) {
-        try {
-          handler(event)
-        } catch (err) {
-          // One failing handler must not starve the others, nor crash the process from a microtask.
-          this.logger?.error({ err, node, kind: event.kind }, 'cluster event handler failed')
-        }
-      }
-    })
+    // Read the subscribers at delivery time: a node that left meanwhile gets nothing.
+    queueMicrotask(() => this.dispatch(node, event))
     return listening
+  }
+
+  async broadcast(event: ClusterEvent): Promise<void> {
+    if (this.closed) throw new Error('broker closed')
+    queueMicrotask(() => {
+      for (const node of [...this.state.handlers.keys()]) this.dispatch(node, event)
+    })
+  }
+
+  private dispatch(node: string, event: ClusterEvent): void {
+    const handlers = this.state.handlers.get(node)
+    if (handlers === undefined) return
+    for (const handler of handlers) {
+      try {
+        handler(event)
+      } catch (err) {
+        // One failing handler must not starve the others, nor crash the process from a microtask.
+        this.logger?.error({ err, node, kind: event.kind }, 'cluster event handler failed')
+      }
+    }
   }
 
   async subscribe(node: string, handler: ClusterEventHandler): Promise<void> {

@@ -11,6 +11,8 @@ export interface PresenceEntry {
   /** ISO 8601. */
   connectedAt: string
   remoteAddress: string
+  /** The signals the session asked for at bind (src/hub/features.ts); absent = none. */
+  features?: number
 }
 
 export interface Presence {

@@ -1,4 +1,5 @@
-// Broker on Redis pub/sub: one channel per node, `${prefix}node:<nodeId>`, JSON events.
+// Broker on Redis pub/sub: one channel per node, `${prefix}node:<nodeId>`, and one every node
+// listens on for broadcasts, `${prefix}all`; JSON events.
 // Pub/sub keeps one publisher's order on a channel and forgets everything while a
 // subscriber is disconnected: fine, the contract is best effort and recovery reads the store.
 import type { Redis } from 'ioredis'
@@ -48,16 +49,21 @@ export class RedisBroker implements Broker {
     return (await this.pub.publish(this.channel(node), JSON.stringify(event))) > 0
   }
 
+  async broadcast(event: ClusterEvent): Promise<void> {
+    await this.pub.publish(this.allChannel(), JSON.stringify(event))
+  }
+
   async subscribe(node: string, handler: ClusterEventHandler): Promise<void> {
-    const channel = this.channel(node)
-    let handlers = this.handlers.get(channel)
-    if (handlers === undefined) {
-      await waitReady(this.sub)
-      await this.sub.subscribe(channel)
-      handlers = this.handlers.get(channel) ?? new Set()
-      this.handlers.set(channel, handlers)
+    for (const channel of [this.channel(node), this.allChannel()]) {
+      let handlers = this.handlers.get(channel)
+      if (handlers === undefined) {
+        await waitReady(this.sub)
+        await this.sub.subscribe(channel)
+        handlers = this.handlers.get(channel) ?? new Set()
+        this.handlers.set(channel, handlers)
+      }
+      handlers.add(handler)
     }
-    handlers.add(handler)
   }
 
   async ping(): Promise<void> {
@@ -78,6 +84,10 @@ export class RedisBroker implements Broker {
     return `${this.prefix}node:${node}`
   }
 
+  private allChannel(): string {
+    return `${this.prefix}all`
+  }
+
   /**
    * After a reconnect: subscribe again explicitly (so the channels are live before we say so),
    * then tell the handlers that events published meanwhile were lost and must be caught up
@@ -93,7 +103,8 @@ export class RedisBroker implements Broker {
     if (channels.length === 0) return
     this.sub.subscribe(...channels).then(
       () => {
-        for (const channel of channels) this.dispatch(channel, { kind: 'resync' })
+        // Once per node channel: a handler also listens on the broadcast channel.
+        for (const channel of channels) if (channel !== this.allChannel()) this.dispatch(channel, { kind: 'resync' })
       },
       (err: unknown) => this.logger?.warn({ err }, 'broker: resubscribe after reconnect failed'),
     )

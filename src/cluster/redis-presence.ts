@@ -39,6 +39,7 @@ const pick = (e: PresenceEntry): PresenceEntry => ({
   joined: e.joined ?? null,
   connectedAt: e.connectedAt,
   remoteAddress: e.remoteAddress,
+  ...(e.features ? { features: e.features } : {}),
 })
 
 const toJson = (e: PresenceEntry): string => JSON.stringify(pick(e))

@@ -61,7 +61,9 @@ export const ConfigSchema = Type.Object({
   retentionDays: unset(Type.Number({ minimum: 0.001, maximum: 365_000 }), 'delete messages older than this many days (unset = keep forever)'),
   maxMessageLength: integer(1, 1 << 20, 4096, 'longest `msg`, in characters (longer → `413`)'),
   maxPayloadBytes: integer(64, 64 << 20, 65536, 'largest WebSocket frame (larger → close `1009`)'),
-  multiDevice: flag(false, 'keep every connection of a uid instead of replacing the older one'),
+  multiDevice: flag(false, 'keep every connection of a uid instead of replacing the older one (and offer the `carbons` feature)'),
+  readReceipts: flag(true, 'send read receipts (`205` `read`) to senders that asked for `receipts`; `false` = delivered receipts only, server-wide'),
+  maxWatched: integer(1, 1_000_000, 1000, 'uids one connection may `watch` for presence (more → `400`)'),
   wsDeflate: flag(false, 'negotiate permessage-deflate (saves bandwidth, costs CPU per frame)'),
   adminToken: unset(
     Type.String(),

@@ -9,6 +9,9 @@ import type { DeliveryMarks } from './delivery-marks.js'
 import type { HubMetrics } from './hub-metrics.js'
 import type { Session } from './session.js'
 
+/** Mids are digit strings without leading zeros: by length, then lexically. */
+const compareMids = (a: string, b: string): number => (a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0)
+
 /** How many stored messages one replay query reads at a time. */
 const REPLAY_PAGE = 500
 /** A replay that cannot get half its buffer out within this is a slow consumer. */
@@ -26,6 +29,8 @@ export interface BacklogOptions {
   evictSlow(session: Session, buffered: number): void
   /** True once the hub is shutting down: stop replaying. */
   stopping(): boolean
+  /** A replayed message went out: its sender may be told (receipts). */
+  replayed?(message: StoredMessage, uid: string): void
 }
 
 export interface BacklogResult {
@@ -43,14 +48,22 @@ export class BacklogSender {
    * the undelivered ones at or below `since` (pushes lost in an outage, which a client that
    * saw later messages cannot know it missed), so mids still go out in ascending order.
    */
-  async send(session: Session, uid: string, since: string | undefined): Promise<BacklogResult> {
+  async send(session: Session, uid: string, since: string | undefined, carbons = false): Promise<BacklogResult> {
     const sent = new Set<string>()
     await this.options.marks.settled(uid)
     const cap = since === undefined ? undefined : BigInt(since)
     const complete =
       (await this.pass(session, uid, sent, () => this.options.store.undelivered(uid, REPLAY_PAGE), cap)) &&
-      (since === undefined || (await this.pass(session, uid, sent, (after) => this.options.store.since(uid, after ?? since, REPLAY_PAGE))))
+      (since === undefined || (await this.pass(session, uid, sent, (after) => this.sincePage(uid, after ?? since, carbons))))
     return { sent, complete }
+  }
+
+  /** Messages to `uid` after `after`; with carbons, and those it sent, merged in mid order. */
+  private async sincePage(uid: string, after: string, carbons: boolean): Promise<StoredMessage[]> {
+    const { store } = this.options
+    if (!carbons) return store.since(uid, after, REPLAY_PAGE)
+    const [received, sentByUid] = await Promise.all([store.since(uid, after, REPLAY_PAGE), store.sentSince(uid, after, REPLAY_PAGE)])
+    return [...received, ...sentByUid].sort((a, b) => compareMids(a.mid, b.mid)).slice(0, REPLAY_PAGE)
   }
 
   /** Pages through `page` (after = the last mid sent), stopping past `cap`; marks what went out delivered. */
@@ -67,7 +80,9 @@ export class BacklogSender {
       if (!(await this.write(session, messages, sent))) return false
       if (messages.length === 0) return true
       after = messages[messages.length - 1]!.mid
-      const marking = this.options.store.markDelivered(uid, messages.map((message) => message.mid))
+      // Carbons of what uid sent are not deliveries to uid.
+      const mids = messages.filter((message) => message.to === uid).map((message) => message.mid)
+      const marking = this.options.store.markDelivered(uid, mids)
       this.options.marks.track(uid, marking)
       await marking
       if (all.length < REPLAY_PAGE || messages.length < all.length) return true
@@ -80,6 +95,7 @@ export class BacklogSender {
       if (!session.send(encodeFrame(messageFrame(message, true)))) return false
       sent.add(message.mid)
       this.options.metrics?.frameOut('send', Code.MESSAGE)
+      if (message.to === session.uid) this.options.replayed?.(message, message.to)
       if (this.overBuffered(session) && !(await this.drained(session))) return false
     }
     return true

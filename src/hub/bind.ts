@@ -9,8 +9,10 @@ import { replyFrame } from '../protocol/frames.js'
 import type { BindFrame } from '../protocol/schemas.js'
 import type { MessageStore } from '../store/message-store.js'
 import type { BacklogSender } from './backlog.js'
+import { acceptFeatures, Feature, wants } from './features.js'
 import type { HubMetrics } from './hub-metrics.js'
 import type { MessagePipeline } from './pipeline.js'
+import type { Receipts } from './receipts.js'
 import type { Registry } from './registry.js'
 import type { Replies } from './replies.js'
 import type { Session } from './session.js'
@@ -25,6 +27,8 @@ const AUTH_MESSAGES: Record<AuthError['reason'], string> = {
   'wrong-subject': 'token is for another uid',
 }
 
+const maxMid = (a: string, b: string): string => (a.length !== b.length ? (a.length > b.length ? a : b) : a > b ? a : b)
+
 export interface BindOptions {
   store: MessageStore
   logger: Logger
@@ -35,6 +39,9 @@ export interface BindOptions {
   pipeline: MessagePipeline
   backlog: BacklogSender
   replies: Replies
+  receipts: Receipts
+  /** MULTI_DEVICE: `carbons` is offered only with it. */
+  multiDevice: boolean
 }
 
 export class Binder {
@@ -50,9 +57,11 @@ export class Binder {
     session.beginBind()
     try {
       if (await this.authenticate(session, frame, slot)) {
+        const features = acceptFeatures(frame.features, this.options.multiDevice)
         session.uid = frame.uid
+        session.features = features.mask
         await registry.register(session)
-        await this.answer(session, frame, slot)
+        await this.answer(session, frame, slot, features.echo)
       } else {
         session.takeHeld()
       }
@@ -60,6 +69,8 @@ export class Binder {
       logger.error({ err, session: session.id, uid: frame.uid }, 'bind failed')
       registry.unregister(session)
       session.uid = null
+      session.features = 0
+      session.signalsOn = false
       session.takeHeld()
       // Failed after its 201 (the replay): a second reply, in the order of now.
       const errorSlot = session.hasReplied(slot) ? session.reserveReply() : slot
@@ -86,24 +97,37 @@ export class Binder {
   }
 
   /** 201, then the backlog, then the live messages held meanwhile that it did not carry. */
-  private async answer(session: Session, frame: BindFrame, slot: number): Promise<void> {
+  private async answer(session: Session, frame: BindFrame, slot: number, features: string[] | undefined): Promise<void> {
     const uid = frame.uid
-    const head = await this.options.store.headMid(uid)
+    const { store } = this.options
+    const carbons = wants(session.features, Feature.carbons)
+    // With carbons the position covers what the user sent from other devices too.
+    const head = carbons ? maxMid(...(await Promise.all([store.headMid(uid), store.sentHeadMid(uid)]))) : await store.headMid(uid)
     const reset = frame.since !== undefined && BigInt(frame.since) > BigInt(head)
     const bound = replyFrame(Code.BOUND, 'bind', 'bound', { uid, ref: frame.ref })
     bound.mid = head
     if (reset) bound.reset = true
+    // Only when asked for: a seed client's 201 stays byte for byte what it always was.
+    if (features !== undefined) bound.features = features
     this.options.replies.sendFrame(session, slot, bound)
+    session.signalsOn = true
 
-    const { sent, complete } = await this.options.backlog.send(session, uid, reset ? undefined : frame.since)
+    const { sent, complete } = await this.options.backlog.send(session, uid, reset ? undefined : frame.since, carbons)
     const held = session.takeHeld()
     if (!complete) return
     for (const live of held) {
       if (sent.has(live.mid)) continue
+      // A carbon of what this user sent from another connection: a copy, not a delivery to them.
+      if (live.to !== uid) {
+        if (session.send(live.data)) this.options.metrics?.frameOut('send', Code.MESSAGE)
+        continue
+      }
       // Held, it was flagged as not pushed (MessagePipeline.push): now it is, so no later bind repeats it.
       if (!session.send(live.data)) continue
       this.options.metrics?.frameOut('send', Code.MESSAGE)
       this.options.pipeline.setDelivered(uid, live.mid, true)
+      this.options.receipts.delivered(live.from, uid, live.mid)
+      if (live.read) this.options.receipts.read(live.from, uid, live.mid)
     }
     this.options.logger.info({ session: session.id, uid, replayed: sent.size }, 'bound')
   }

@@ -1,20 +1,26 @@
 // One connection's frames, in the order they came (Centrifuge's Client): rate → parse and
-// validate (the schema, then the bound uid and the message length) → bind, send, join or exit
-// → reply. Every frame takes its reply slot on arrival, so replies keep frame order.
+// validate (the schema, then the bound uid and the message length) → bind, send, join, exit,
+// typing, watch or unwatch → reply. Every frame takes its reply slot on arrival, so replies
+// keep frame order (a typing frame that succeeded passes its slot without a reply).
 import { performance } from 'node:perf_hooks'
 import { FrameRateLimit } from '../limits/frame-rate-limit.js'
 import type { Logger } from '../logger.js'
 import { Close, Code } from '../protocol/codes.js'
+import { presenceFrame } from '../protocol/frames.js'
 import { charLength, parseFrame } from '../protocol/parse.js'
-import type { BindFrame, ExitFrame, JoinFrame } from '../protocol/schemas.js'
+import type { BindFrame, ExitFrame, JoinFrame, TypingFrame, WatchFrame } from '../protocol/schemas.js'
 import type { MessageStore } from '../store/message-store.js'
 import type { Binder } from './bind.js'
+import { Feature, wants } from './features.js'
 import type { HubMetrics } from './hub-metrics.js'
 import type { InFlight } from './in-flight.js'
 import type { MessagePipeline } from './pipeline.js'
+import type { Receipts } from './receipts.js'
 import type { Registry } from './registry.js'
 import type { Replies } from './replies.js'
 import type { Session } from './session.js'
+import type { Typing } from './typing.js'
+import type { Watchers } from './watchers.js'
 
 export interface FrameHandlerOptions {
   store: MessageStore
@@ -32,6 +38,11 @@ export interface FrameHandlerOptions {
   pipeline: MessagePipeline
   replies: Replies
   inFlight: InFlight
+  receipts: Receipts
+  typing: Typing
+  watchers: Watchers
+  /** MAX_WATCHED: uids one connection may watch. */
+  maxWatched: number
 }
 
 export class FrameHandler {
@@ -114,6 +125,16 @@ export class FrameHandler {
       case 'exit':
         this.exit(session, frame, slot)
         return
+      case 'typing':
+        this.typing(session, frame, slot)
+        return
+      case 'watch':
+        inFlight.track(this.watch(session, frame, slot))
+        return
+      case 'unwatch':
+        this.options.watchers.unwatch(session, frame.touid)
+        replies.send(session, slot, Code.UNWATCHED, 'unwatch', 'unwatched', { touid: frame.touid, ref: frame.ref })
+        return
     }
   }
 
@@ -174,6 +195,33 @@ export class FrameHandler {
       return
     }
     replies.send(session, slot, Code.JOINED, 'join', 'joined', { uid, touid: frame.touid, ref: frame.ref })
+    await this.options.receipts.joined(uid, frame.touid)
+  }
+
+  /**
+   * Forwarded at most once per pair per second (typing.ts); a frame dropped by that throttle
+   * is given back to the rate limit. No reply either way: the frame's slot just passes.
+   */
+  private typing(session: Session, frame: TypingFrame, slot: number): void {
+    if (!this.options.typing.forward(session.uid!, frame.touid)) session.rate?.refund()
+    this.options.replies.none(session, slot)
+  }
+
+  /** Needs the `presence` feature; answered with the uid's state now (207), then told its changes. */
+  private async watch(session: Session, frame: WatchFrame, slot: number): Promise<void> {
+    const { replies, watchers, maxWatched } = this.options
+    if (!wants(session.features, Feature.presence)) {
+      replies.send(session, slot, Code.BAD_FRAME, 'watch', 'watch: needs the presence feature (bind with "features": ["presence"])', { ref: frame.ref })
+      return
+    }
+    if (session.watching?.has(frame.touid) !== true && watchers.count(session) >= maxWatched) {
+      replies.send(session, slot, Code.BAD_FRAME, 'watch', `touid: at most ${maxWatched} watched uids per connection (MAX_WATCHED)`, { ref: frame.ref })
+      return
+    }
+    const online = await watchers.watch(session, frame.touid)
+    const answer = presenceFrame(frame.touid, session.uid ?? '', online)
+    if (frame.ref !== undefined) answer.ref = frame.ref
+    replies.sendFrame(session, slot, answer)
   }
 
   /**

@@ -12,14 +12,20 @@ import type { MessageStore } from '../store/message-store.js'
 import { BacklogSender } from './backlog.js'
 import { Binder } from './bind.js'
 import { DeliveryMarks } from './delivery-marks.js'
+import { FanOut } from './fan-out.js'
 import { FrameHandler } from './frame-handler.js'
 import type { HubMetrics } from './hub-metrics.js'
 import { InFlight } from './in-flight.js'
 import { LocalSessions } from './local-sessions.js'
 import { MessagePipeline } from './pipeline.js'
+import { Receipts } from './receipts.js'
 import { Registry } from './registry.js'
 import { Replies } from './replies.js'
 import type { Connection, Session } from './session.js'
+import { Typing } from './typing.js'
+import { Watchers } from './watchers.js'
+
+export const DEFAULT_MAX_WATCHED = 1000
 
 export interface HubOptions {
   store: MessageStore
@@ -41,6 +47,10 @@ export interface HubOptions {
   slowConsumerBytes?: number
   /** Traffic counters and latencies (plugins/metrics.ts); absent = not measured. */
   metrics?: HubMetrics
+  /** READ_RECEIPTS: false turns read receipts off (delivered ones stay). Default true. */
+  readReceipts?: boolean
+  /** MAX_WATCHED: uids one connection may watch. Default 1000. */
+  maxWatched?: number
 }
 
 export class Hub {
@@ -50,14 +60,21 @@ export class Hub {
   private readonly pipeline: MessagePipeline
   private readonly backlog: BacklogSender
   private readonly inFlight: InFlight
+  private readonly receipts: Receipts
+  private readonly typing: Typing
+  private readonly watchers: Watchers
 
   constructor(private readonly options: HubOptions) {
     const local = new LocalSessions()
     const marks = new DeliveryMarks()
     const replies = new Replies(options.logger, options.metrics)
     this.inFlight = new InFlight(options.logger)
-    const registry = (this.registry = new Registry({ ...options, local }))
-    this.pipeline = new MessagePipeline({ ...options, local, marks, replies })
+    const fanOut = new FanOut({ ...options, local })
+    const receipts = (this.receipts = new Receipts({ ...options, fanOut, readReceipts: options.readReceipts ?? true }))
+    const typing = (this.typing = new Typing({ ...options, fanOut }))
+    const watchers = (this.watchers = new Watchers({ ...options, local }))
+    const registry = (this.registry = new Registry({ ...options, local, watchers }))
+    this.pipeline = new MessagePipeline({ ...options, local, marks, replies, receipts, fanOut })
     this.backlog = new BacklogSender({
       store: options.store,
       marks,
@@ -65,9 +82,21 @@ export class Hub {
       maxBufferedBytes: options.slowConsumerBytes ?? null,
       evictSlow: (session, buffered) => registry.evictSlow(session, buffered),
       stopping: () => registry.closing,
+      replayed: (message, uid) => receipts.delivered(message.from, uid, message.mid),
     })
-    const binder = new Binder({ ...options, registry, pipeline: this.pipeline, backlog: this.backlog, replies })
-    this.handler = new FrameHandler({ ...options, registry, binder, pipeline: this.pipeline, replies, inFlight: this.inFlight })
+    const binder = new Binder({ ...options, registry, pipeline: this.pipeline, backlog: this.backlog, replies, receipts })
+    this.handler = new FrameHandler({
+      ...options,
+      registry,
+      binder,
+      pipeline: this.pipeline,
+      replies,
+      inFlight: this.inFlight,
+      receipts,
+      typing,
+      watchers,
+      maxWatched: options.maxWatched ?? DEFAULT_MAX_WATCHED,
+    })
   }
 
   /** Starts receiving this node's cluster events (deliveries and closes from other nodes). */
@@ -95,14 +124,43 @@ export class Hub {
     this.registry.close(session)
   }
 
-  private onClusterEvent(event: ClusterEvent): void {
-    if (event.kind === 'deliver') this.pipeline.fromNode(event)
-    else if (event.kind === 'resync') this.inFlight.track(this.resync())
-    else this.registry.onClusterClose(event)
+  /**
+   * Looks again at the watched uids believed online elsewhere: a node that died told no one.
+   * Run periodically (every third of the presence lease).
+   */
+  refreshPresence(): void {
+    this.watchers.refresh()
   }
 
-  /** Events were lost while the broker was away: push each local session what it missed. */
+  private onClusterEvent(event: ClusterEvent): void {
+    switch (event.kind) {
+      case 'deliver':
+        this.pipeline.fromNode(event)
+        return
+      case 'resync':
+        this.inFlight.track(this.resync())
+        return
+      case 'close':
+        this.registry.onClusterClose(event)
+        return
+      case 'receipt':
+        this.receipts.fromNode(event)
+        return
+      case 'typing':
+        this.typing.fromNode(event)
+        return
+      case 'presence':
+        this.watchers.onChange(event.uid)
+        return
+      case 'carbon':
+        this.pipeline.carbonFromNode(event)
+        return
+    }
+  }
+
+  /** Events were lost while the broker was away: push each local session what it missed, and tell watchers what changed. */
   private async resync(): Promise<void> {
+    this.watchers.refresh(true)
     const bound = this.registry.bound().filter((s) => s.held === null)
     this.options.logger.info({ sessions: bound.length }, 'broker back: catching up missed deliveries')
     for (const session of bound) await this.backlog.send(session, session.uid!, undefined)

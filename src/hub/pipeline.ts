@@ -14,8 +14,11 @@ import type { StoredMessage } from '../protocol/message.js'
 import type { SendFrame } from '../protocol/schemas.js'
 import type { AppendResult, MessageStore } from '../store/message-store.js'
 import type { DeliveryMarks } from './delivery-marks.js'
+import type { FanOut } from './fan-out.js'
+import { Feature } from './features.js'
 import type { HubMetrics } from './hub-metrics.js'
 import type { LocalSessions } from './local-sessions.js'
+import type { Receipts } from './receipts.js'
 import type { Replies } from './replies.js'
 import type { Session } from './session.js'
 import { publishNow, publishTurn, storeNow, storeTurn, type Sessions, type StoreTurn } from './send-order.js'
@@ -34,6 +37,11 @@ export interface PipelineOptions {
   /** Delivered-flag writes in flight, which a bind's replay waits for. */
   marks: DeliveryMarks
   replies: Replies
+  /** Told of every message that reached a live connection, or was read on arrival. */
+  receipts: Receipts
+  /** MULTI_DEVICE: a sender's other connections that asked for `carbons` get a copy of what it sends. */
+  multiDevice: boolean
+  fanOut: FanOut
 }
 
 export class MessagePipeline {
@@ -78,6 +86,7 @@ export class MessagePipeline {
     ack.ts = stored.ts
     this.options.replies.sendFrame(session, slot, ack)
     if (result.duplicate) return
+    if (this.options.multiDevice && from !== to) this.carbon(session, stored)
     const routing = this.route(session, slot, to, stored, entries, delivered)
     if (routing !== undefined) await routing
   }
@@ -207,12 +216,14 @@ export class MessagePipeline {
     const data = encodeFrame(messageFrame(message, false))
     let pushed = 0
     for (const target of targets) {
-      if (target.held !== null) target.hold(message.mid, data)
+      if (target.held !== null) target.hold(message, data)
       else if (target === origin ? target.sendAfterReply(originSlot, data) : target.send(data)) pushed++
     }
     if (pushed === 0) return false
     this.options.metrics?.frameOut('send', Code.MESSAGE, pushed)
     this.options.metrics?.delivered((Date.now() - message.ts) / 1000)
+    this.options.receipts.delivered(message.from, uid, message.mid)
+    if (message.read) this.options.receipts.read(message.from, uid, message.mid)
     return true
   }
 
@@ -226,19 +237,39 @@ export class MessagePipeline {
     const { to, message, storedDelivered = true } = event
     const pushed = this.push(to, message)
     if (pushed !== storedDelivered) this.setDelivered(to, message.mid, pushed)
-    if (pushed && !message.read) this.readOnArrival(to, message.from)
+    if (pushed && !message.read) this.readOnArrival(to, message.from, message.mid)
+  }
+
+  /**
+   * Carbons: the sender's other connections that asked for them get the message as its
+   * recipient does (a 200 with `uid` = the sender, `touid` = the peer, the same mid), here at
+   * once and on the other nodes presence places them on.
+   */
+  private carbon(origin: Session, message: StoredMessage): void {
+    const { fanOut, metrics } = this.options
+    const sent = fanOut.toLocal(message.from, Feature.carbons, () => encodeFrame(messageFrame(message, false)), origin, message)
+    if (sent > 0) metrics?.frameOut('send', Code.MESSAGE, sent)
+    fanOut.toOtherNodes(message.from, Feature.carbons, { kind: 'carbon', message })
+  }
+
+  /** Another node asks this one to copy a message its sender sent there to the sender's connections here. */
+  carbonFromNode(event: Extract<ClusterEvent, { kind: 'carbon' }>): void {
+    const { message } = event
+    const sent = this.options.fanOut.toLocal(message.from, Feature.carbons, () => encodeFrame(messageFrame(message, false)), null, message)
+    if (sent > 0) this.options.metrics?.frameOut('send', Code.MESSAGE, sent)
   }
 
   /**
    * The sender's node stored the message unread from presence it read before the write; a
    * join here since then has the conversation open, and there it is read on arrival.
    */
-  private readOnArrival(uid: string, peer: string): void {
+  private readOnArrival(uid: string, peer: string, mid: string): void {
     const open = this.options.local.of(uid)
     if (open === undefined || !open.some((session) => session.joined === peer)) return
-    this.options.store
-      .markRead(uid, peer)
-      .catch((err: unknown) => this.options.logger.error({ err, uid, peer }, 'markRead on arrival failed'))
+    this.options.store.markRead(uid, peer).then(
+      () => this.options.receipts.read(peer, uid, mid),
+      (err: unknown) => this.options.logger.error({ err, uid, peer }, 'markRead on arrival failed'),
+    )
   }
 }
 

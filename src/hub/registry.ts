@@ -22,6 +22,14 @@ export interface RegistryOptions {
   /** A connection that makes the server keep more than this is closed with 1013; absent = unbounded. */
   slowConsumerBytes?: number | undefined
   metrics?: HubMetrics | undefined
+  /** Told when a uid gets its first session on this node or loses its last, and when a session closes. */
+  watchers?: PresenceWatchers | undefined
+}
+
+/** What the registry tells live presence (watchers.ts). */
+export interface PresenceWatchers {
+  changed(uid: string): void
+  closed(session: Session): void
 }
 
 export class Registry {
@@ -49,12 +57,14 @@ export class Registry {
   close(session: Session): void {
     session.closed = true
     this.sessions.delete(session.id)
+    this.options.watchers?.closed(session)
     if (session.uid !== null) this.unregister(session)
   }
 
   /** Newest bind wins: older sessions here and, through the owner record, on other nodes. */
   async register(session: Session): Promise<void> {
     const exclusive = !this.options.multiDevice
+    const first = !this.options.local.has(session.uid!)
     for (const old of this.options.local.add(session, exclusive)) this.replace(old)
     let displaced: PresenceEntry[] = []
     try {
@@ -62,6 +72,8 @@ export class Registry {
     } catch (err) {
       this.options.logger.warn({ err, session: session.id }, 'presence unavailable: bound on this node only')
     }
+    // After presence has it, so that the nodes that look again see it.
+    if (first && !session.closed) this.options.watchers?.changed(session.uid!)
     for (const entry of displaced) {
       if (entry.node === this.options.nodeId) continue
       this.options.broker
@@ -71,10 +83,15 @@ export class Registry {
   }
 
   unregister(session: Session): void {
+    const uid = session.uid!
     this.options.local.remove(session)
+    const last = !this.options.local.has(uid)
     this.options.presence
       .remove(this.entryOf(session))
       .catch((err: unknown) => this.options.logger.warn({ err, session: session.id }, 'presence unavailable: removal left to the lease'))
+      .finally(() => {
+        if (last) this.options.watchers?.changed(uid)
+      })
   }
 
   /** Tells presence which conversation is open, so senders on other nodes mark read. */
@@ -145,7 +162,7 @@ export class Registry {
   }
 
   entryOf(session: Session): PresenceEntry {
-    return {
+    const entry: PresenceEntry = {
       id: session.id,
       uid: session.uid!,
       node: this.options.nodeId,
@@ -153,6 +170,8 @@ export class Registry {
       connectedAt: new Date(session.connectedAt).toISOString(),
       remoteAddress: session.remoteAddress,
     }
+    if (session.features !== 0) entry.features = session.features
+    return entry
   }
 
   /** Open connections on this node, bound or not. */

@@ -27,6 +27,11 @@ export class Replies {
     this.sendFrame(session, slot, frame)
   }
 
+  /** The frame of `slot` succeeded and gets no reply (typing): later replies need not wait for it. */
+  none(session: Session, slot: number): void {
+    session.reply(slot, null)
+  }
+
   /** Replies with a frame the caller built (a 201 or 204 with its position or mid). */
   sendFrame(session: Session, slot: number, frame: ServerFrame): void {
     this.metrics?.frameOut(frame.type, frame.code)

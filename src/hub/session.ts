@@ -31,11 +31,16 @@ export interface SessionInfo {
 /** A live delivery held back while the bind replay is being sent, to keep mid order. */
 export interface HeldFrame {
   mid: string
+  /** Sender and recipient (the recipient is another uid for a carbon), and whether it was stored read. */
+  from: string
+  to: string
+  read: boolean
   data: string
 }
 
 interface ParkedReply {
-  data: string
+  /** Null: the frame's slot is passed without a reply (a typing frame that succeeded). */
+  data: string | null
   /** Frames that must not reach the client before this reply (a message to yourself). */
   then: string[] | null
 }
@@ -65,6 +70,12 @@ export class Session {
   closed = false
   /** Bind frames seen on this connection, successful or not. */
   bindAttempts = 0
+  /** The signals this connection asked for at bind (features.ts); 0 = none, as every seed client. */
+  features = 0
+  /** True once its 201 is out: signal frames never reach a client before it. */
+  signalsOn = false
+  /** The uids whose presence this connection watches (watchers.ts); null until the first watch. */
+  watching: Set<string> | null = null
   /** Reply slots handed out, and the next one to go out: replies leave in frame order. */
   private replySlots = 0
   private nextReply = 0
@@ -90,8 +101,8 @@ export class Session {
     return this.replySlots++
   }
 
-  /** Sends the reply for `slot` once every earlier slot's reply has gone out. */
-  reply(slot: number, data: string): void {
+  /** Sends the reply for `slot` once every earlier slot's reply has gone out; null = no reply, only the turn passes. */
+  reply(slot: number, data: string | null): void {
     if (this.closed) {
       this.parked = null // nothing will be sent any more
       return
@@ -100,12 +111,14 @@ export class Session {
       this.park(slot, data)
       return
     }
-    this.send(data)
+    if (data !== null) this.send(data)
     this.nextReply++
     for (let next = this.parked?.get(this.nextReply); next !== undefined; next = this.parked?.get(this.nextReply)) {
       this.parked!.delete(this.nextReply++)
-      this.retainedChars -= next.data.length
-      this.send(next.data)
+      if (next.data !== null) {
+        this.retainedChars -= next.data.length
+        this.send(next.data)
+      }
       if (next.then === null) continue
       for (const data of next.then) {
         this.retainedChars -= data.length
@@ -133,10 +146,10 @@ export class Session {
     return false
   }
 
-  private park(slot: number, data: string): void {
+  private park(slot: number, data: string | null): void {
     this.parked ??= new Map()
     this.parked.set(slot, { data, then: null })
-    this.retain(data)
+    if (data !== null) this.retain(data)
   }
 
   /** Starts a bind: later frames queue behind it, live messages are held for its replay. */
@@ -160,8 +173,9 @@ export class Session {
   }
 
   /** A live message for this connection while its replay is under way: sent after it. */
-  hold(mid: string, data: string): void {
-    this.held!.push({ mid, data })
+  hold(message: { mid: string; from: string; to: string; read: boolean }, data: string): void {
+    const { mid, from, to, read } = message
+    this.held!.push({ mid, from, to, read, data })
     this.retain(data)
   }
 

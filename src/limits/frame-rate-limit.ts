@@ -39,4 +39,10 @@ export class FrameRateLimit {
     this.tokens -= 1
     return 'ok'
   }
+
+  /** Gives back the frame just taken: it was dropped unprocessed and must not count (a throttled typing notice). */
+  refund(): void {
+    this.tokens = Math.min(this.burst, this.tokens + 1)
+    this.ceilingTokens = Math.min(this.ceilingBurst, this.ceilingTokens + 1)
+  }
 }

@@ -43,3 +43,18 @@ export function messageFrame(message: StoredMessage, offline: boolean): ServerFr
   if (offline) frame.offline = true
   return frame
 }
+
+/** Code 205: `reader` has received (or read) every message from `sender` up to `mid`. */
+export function receiptFrame(kind: 'delivered' | 'read', reader: string, sender: string, mid: string): ServerFrame {
+  return { type: 'receipt', error: false, code: Code.RECEIPT, msg: kind, uid: reader, touid: sender, mid }
+}
+
+/** Code 206: `from` is typing to `to`. */
+export function typingFrame(from: string, to: string): ServerFrame {
+  return { type: 'typing', error: false, code: Code.TYPING, msg: '', uid: from, touid: to }
+}
+
+/** Code 207: `uid`'s presence, for the watcher `to`. */
+export function presenceFrame(uid: string, to: string, online: boolean): ServerFrame {
+  return { type: 'presence', error: false, code: Code.PRESENCE, msg: online ? 'online' : 'offline', uid, touid: to }
+}

@@ -20,6 +20,7 @@ const validators = Object.fromEntries(
 ) as Record<ClientFrameType, TypeCheck<TSchema>>
 
 const TYPE_ECHO_MAX = 32
+const TYPE_LIST = 'bind, send, join, exit, typing, watch or unwatch'
 
 export function parseFrame(data: string): ParseResult {
   let value: unknown
@@ -36,12 +37,12 @@ export function parseFrame(data: string): ParseResult {
   const ref = typeof record.ref === 'string' && record.ref.length <= REF_MAX && isStorableText(record.ref) ? record.ref : undefined
   const type = record.type
   if (typeof type !== 'string') {
-    const msg = type === undefined ? 'type: required (bind, send, join or exit)' : 'type: must be a string'
+    const msg = type === undefined ? `type: required (${TYPE_LIST})` : 'type: must be a string'
     return fail(Code.BAD_FRAME, '', ref, msg)
   }
   const echoType = type.length <= TYPE_ECHO_MAX ? type : ''
   if (!Object.hasOwn(validators, type)) {
-    return fail(Code.UNKNOWN_TYPE, echoType, ref, `type: unknown type, expected bind, send, join or exit`)
+    return fail(Code.UNKNOWN_TYPE, echoType, ref, `type: unknown type, expected ${TYPE_LIST}`)
   }
   const validator = validators[type as ClientFrameType]
   if (!validator.Check(value)) {
@@ -68,6 +69,10 @@ function describe(error: ValueError): string {
       return 'must not be empty'
     case ValueErrorType.StringMaxLength:
       return `must be at most ${schema.maxLength} characters`
+    case ValueErrorType.ArrayMaxItems:
+      return `must have at most ${(error.schema as { maxItems?: number }).maxItems} items`
+    case ValueErrorType.Array:
+      return 'must be an array of strings'
     case ValueErrorType.StringPattern:
       return 'must be a string of digits' // the one pattern left: since
     case ValueErrorType.StringFormat:

@@ -46,6 +46,14 @@ export const ConversationsResponse = Type.Object({
     Type.Object({
       peer: Type.String(),
       unread: Type.Integer({ description: 'messages from peer to uid not yet read' }),
+      peerDelivered: Type.String({
+        pattern: '^[0-9]{1,20}$',
+        description: 'the highest mid of the messages uid sent peer that reached a live connection of peer ("0" when none); every one up to it is delivered',
+      }),
+      peerRead: Type.String({
+        pattern: '^[0-9]{1,20}$',
+        description: 'the highest mid of the messages uid sent peer that peer has read ("0" when none); every one up to it is read',
+      }),
       online: Type.Boolean({ description: 'the peer has a live connection now' }),
       lastMessage: LastMessage,
     }),

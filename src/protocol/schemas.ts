@@ -4,6 +4,9 @@ import { FormatRegistry, Type, type Static } from '@sinclair/typebox'
 
 export const UID_MAX = 128
 export const REF_MAX = 64
+/** A bind's `features`: a few short names; more or longer is a 400, not a way to make the server work. */
+export const FEATURES_MAX = 16
+export const FEATURE_NAME_MAX = 32
 
 /**
  * Ids and text are refused unless they can be stored as they were sent, so what is stored is
@@ -30,6 +33,12 @@ export const BindFrame = Type.Object(
     token: Type.Optional(Type.String({ maxLength: 8192, description: 'JWT whose `sub` is `uid` (when auth is on)' })),
     // Any string of digits: one beyond every mid the store could hold is still a position (reset).
     since: Type.Optional(Type.String({ pattern: '^[0-9]{1,64}$', description: 'the highest mid the client has seen' })),
+    features: Type.Optional(
+      Type.Array(Type.String({ maxLength: FEATURE_NAME_MAX }), {
+        maxItems: FEATURES_MAX,
+        description: 'opt-in signals: `receipts`, `typing`, `presence`, `carbons`; unknown names are ignored (not echoed)',
+      }),
+    ),
     ref: Type.Optional(Ref),
   },
   { $id: 'BindFrame', description: 'Bind this connection to `uid`.' },
@@ -66,18 +75,59 @@ export const ExitFrame = Type.Object(
   { $id: 'ExitFrame', description: 'Leave the open conversation.' },
 )
 
-export const ClientFrameSchemas = { bind: BindFrame, send: SendFrame, join: JoinFrame, exit: ExitFrame } as const
+export const TypingFrame = Type.Object(
+  {
+    type: Type.Literal('typing'),
+    uid: Type.Optional(Uid),
+    touid: Uid,
+    ref: Type.Optional(Ref),
+  },
+  { $id: 'TypingFrame', description: 'Tell `touid` that you are typing. No reply when it succeeds.' },
+)
+
+export const WatchFrame = Type.Object(
+  {
+    type: Type.Literal('watch'),
+    uid: Type.Optional(Uid),
+    touid: Uid,
+    ref: Type.Optional(Ref),
+  },
+  { $id: 'WatchFrame', description: "Follow `touid`'s presence (feature `presence`): answered with 207, then a 207 on every change." },
+)
+
+export const UnwatchFrame = Type.Object(
+  {
+    type: Type.Literal('unwatch'),
+    uid: Type.Optional(Uid),
+    touid: Uid,
+    ref: Type.Optional(Ref),
+  },
+  { $id: 'UnwatchFrame', description: "Stop following `touid`'s presence: answered with 208." },
+)
+
+export const ClientFrameSchemas = {
+  bind: BindFrame,
+  send: SendFrame,
+  join: JoinFrame,
+  exit: ExitFrame,
+  typing: TypingFrame,
+  watch: WatchFrame,
+  unwatch: UnwatchFrame,
+} as const
 export type ClientFrameType = keyof typeof ClientFrameSchemas
 
 export type BindFrame = Static<typeof BindFrame>
 export type SendFrame = Static<typeof SendFrame>
 export type JoinFrame = Static<typeof JoinFrame>
 export type ExitFrame = Static<typeof ExitFrame>
-export type ClientFrame = BindFrame | SendFrame | JoinFrame | ExitFrame
+export type TypingFrame = Static<typeof TypingFrame>
+export type WatchFrame = Static<typeof WatchFrame>
+export type UnwatchFrame = Static<typeof UnwatchFrame>
+export type ClientFrame = BindFrame | SendFrame | JoinFrame | ExitFrame | TypingFrame | WatchFrame | UnwatchFrame
 
 export const ServerFrame = Type.Object(
   {
-    type: Type.String({ description: 'the event this frame answers: bind, send, join, exit, or "" if unreadable' }),
+    type: Type.String({ description: 'the event this frame answers: bind, send, join, exit, typing, watch, unwatch; receipt, presence; or "" if unreadable' }),
     error: Type.Boolean(),
     code: Type.Integer({ description: 'see the code table' }),
     msg: Type.String({ description: 'error text, or the chat message on code 200' }),
@@ -88,6 +138,9 @@ export const ServerFrame = Type.Object(
     ts: Type.Optional(Type.Integer({ description: 'server time, ms since epoch' })),
     offline: Type.Optional(Type.Boolean({ description: 'true on messages replayed at bind' })),
     reset: Type.Optional(Type.Boolean({ description: 'true on 201 when `since` was ahead of the store' })),
+    features: Type.Optional(
+      Type.Array(Type.String(), { description: 'on 201, only when the bind asked for features: the ones accepted, in the order asked' }),
+    ),
   },
   { $id: 'ServerFrame', description: 'Every server frame carries the six seed fields.' },
 )

@@ -5,7 +5,7 @@
 // its own id string. Indexes hold seqs (small integers), never objects. The mid is the seq.
 import type { StoredMessage } from '../protocol/message.js'
 import { preview } from '../protocol/preview.js'
-import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
+import type { AppendResult, ConversationSummary, MessageStore, NewMessage, PeerMarks } from './message-store.js'
 
 const READ = 1
 const DELIVERED = 2
@@ -108,6 +108,47 @@ export class MemoryMessageStore implements MessageStore {
     return out
   }
 
+  async sentSince(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
+    const after = Number(afterMid)
+    const seqs: number[] = []
+    for (const peer of this.peersAfter(uid, after)) {
+      const pair = this.pairSeqs(uid, peer)
+      let taken = 0
+      for (let j = firstAfter(pair, after); j < pair.length && taken < limit; j++) {
+        if (this.from[pair[j]! - 1] !== uid) continue
+        seqs.push(pair[j]!)
+        taken++
+      }
+    }
+    return seqs.sort((a, b) => a - b).slice(0, limit).map((seq) => this.view(seq))
+  }
+
+  async sentHeadMid(uid: string): Promise<string> {
+    let head = 0
+    for (const peer of this.peersAfter(uid, 0)) {
+      const pair = this.pairSeqs(uid, peer)
+      for (let j = pair.length - 1; j >= 0 && pair[j]! > head; j--) {
+        if (this.from[pair[j]! - 1] === uid) {
+          head = pair[j]!
+          break
+        }
+      }
+    }
+    return String(head)
+  }
+
+  /** The peers (not `uid` itself) of `uid`'s conversations with a message above `after`. */
+  private peersAfter(uid: string, after: number): string[] {
+    const order = this.recent.get(uid) ?? NONE
+    const peers: string[] = []
+    for (let i = order.length - 1; i >= 0 && order[i]! > after; i--) {
+      const seq = order[i]!
+      const peer = this.from[seq - 1] === uid ? this.to[seq - 1]! : this.from[seq - 1]!
+      if (peer !== uid) peers.push(peer)
+    }
+    return peers
+  }
+
   async undelivered(uid: string, limit: number): Promise<StoredMessage[]> {
     const out: StoredMessage[] = []
     for (const seq of this.byRecipient.get(uid) ?? NONE) {
@@ -150,6 +191,10 @@ export class MemoryMessageStore implements MessageStore {
     return this.unreadSeqs(uid, peer).length
   }
 
+  async peerMarks(uid: string, peer: string): Promise<PeerMarks> {
+    return this.marksOf(uid, peer)
+  }
+
   async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
     const order = this.recent.get(uid) ?? NONE
     const out: ConversationSummary[] = []
@@ -158,7 +203,14 @@ export class MemoryMessageStore implements MessageStore {
     for (let i = start - 1; i >= 0 && out.length < limit; i--) {
       const { read: _read, msg, ...last } = this.view(order[i]!)
       const peer = last.from === uid ? last.to : last.from
-      out.push({ peer, unread: this.unreadSeqs(uid, peer).length, lastMessage: { ...last, ...preview(msg) } })
+      const marks = this.marksOf(uid, peer)
+      out.push({
+        peer,
+        unread: this.unreadSeqs(uid, peer).length,
+        peerDelivered: marks.delivered,
+        peerRead: marks.read,
+        lastMessage: { ...last, ...preview(msg) },
+      })
     }
     return out
   }
@@ -235,6 +287,29 @@ export class MemoryMessageStore implements MessageStore {
       if (this.to[i] === uid && this.from[i] === peer && (this.flags[i]! & READ) === 0) out.push(seqs[j]!)
     }
     return out
+  }
+
+  /**
+   * Newest first down the pair, to the first message from `uid` to `peer` that is read: one
+   * at or below the peer's read mark is (markRead read every one up to it).
+   */
+  private marksOf(uid: string, peer: string): PeerMarks {
+    const seqs = this.pairSeqs(uid, peer)
+    const mark = lookup(this.readMarks, peer, uid) ?? 0
+    let delivered = 0
+    let read = 0
+    for (let j = seqs.length - 1; j >= 0; j--) {
+      const seq = seqs[j]!
+      if (this.from[seq - 1] !== uid || this.to[seq - 1] !== peer) continue
+      const flags = this.flags[seq - 1]!
+      if (seq <= mark || (flags & READ) !== 0) {
+        read = seq
+        if (delivered === 0) delivered = seq
+        break
+      }
+      if (delivered === 0 && (flags & DELIVERED) !== 0) delivered = seq
+    }
+    return { delivered: String(delivered), read: String(read) }
   }
 
   /** `owner`'s conversation whose newest seq was `previous` (undefined: a new one) now has `seq`. */

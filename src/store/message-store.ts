@@ -22,9 +22,22 @@ export interface AppendResult {
   duplicate: boolean
 }
 
+/**
+ * How far the peer has got with the messages a user sent them: the highest mid delivered to a
+ * live connection of the peer, and the highest read ("0" when none). Mids are store-wide
+ * increasing, so with the read mark every message below it is read; read implies delivered.
+ */
+export interface PeerMarks {
+  delivered: string
+  read: string
+}
+
 export interface ConversationSummary {
   peer: string
   unread: number
+  /** The peer's marks for the messages this user sent them (PeerMarks), from the rows. */
+  peerDelivered: string
+  peerRead: string
   /** The conversation's newest message, its text cut to a preview (src/protocol/preview.ts). */
   lastMessage: Omit<StoredMessage, 'read'> & Preview
 }
@@ -41,6 +54,15 @@ export interface MessageStore {
 
   /** Messages to `uid` with mid > `afterMid`, ascending, at most `limit`. Read or not. */
   since(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]>
+
+  /**
+   * Messages from `uid` to others (not to itself) with mid > `afterMid`, ascending, at most
+   * `limit`: what a device with carbons missed of what its user sent from other devices.
+   */
+  sentSince(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]>
+
+  /** The highest mid of the messages from `uid` to others, `"0"` if none. */
+  sentHeadMid(uid: string): Promise<string>
 
   /** Messages to `uid` never pushed to a live connection, ascending, at most `limit`. */
   undelivered(uid: string, limit: number): Promise<StoredMessage[]>
@@ -63,6 +85,9 @@ export interface MessageStore {
 
   /** Messages from `peer` to `uid` not yet read, counted from the rows. */
   unreadCount(uid: string, peer: string): Promise<number>
+
+  /** How far `peer` has got with the messages `uid` sent them, from the rows (PeerMarks). */
+  peerMarks(uid: string, peer: string): Promise<PeerMarks>
 
   /**
    * One page of the user's conversations, by last activity, newest first: ordered by the mid

@@ -26,6 +26,13 @@ export function statements(schema: string) {
   const cols = 'mid, sender, recipient, msg, ts, read'
   // Named, so each connection parses and plans them once.
   const q = (name: string, text: string): Statement => ({ name: `duet_${name}`, text })
+  // The peer's marks for the messages $1 sent `peer` (PeerMarks): newest first down the
+  // recipient pair index to the first that qualifies, past the unread (or undelivered) ones at
+  // most, as the unread count does. 0 when none.
+  const peerMarks = (peer: string): string =>
+    `coalesce((SELECT mid FROM ${T} WHERE recipient = ${peer} AND sender = $1 AND (read OR delivered) ORDER BY mid DESC LIMIT 1), 0)
+       AS peer_delivered,
+     coalesce((SELECT mid FROM ${T} WHERE recipient = ${peer} AND sender = $1 AND read ORDER BY mid DESC LIMIT 1), 0) AS peer_read`
   return {
     takeMids: q('take_mids', `UPDATE ${s}.duet_seq SET v = v + $1 RETURNING v`),
     insert: q(
@@ -51,6 +58,24 @@ export function statements(schema: string) {
       'undelivered',
       `SELECT ${cols} FROM ${T} WHERE recipient = $1 AND NOT delivered ORDER BY mid LIMIT $2`,
     ),
+    // Per conversation with activity after $2, the first $3 messages $1 sent after $2 (the
+    // sender pair index), then the first $3 of those: carbons' replay.
+    sentSince: q(
+      'sent_since',
+      `SELECT ${cols} FROM ${T} WHERE mid IN (
+         SELECT x.mid FROM ${s}.duet_conversations c
+         CROSS JOIN LATERAL (SELECT mid FROM ${T} WHERE sender = $1 AND recipient = c.peer AND mid > $2 ORDER BY mid LIMIT $3) x
+         WHERE c.owner = $1 AND c.peer <> $1 AND c.last_mid > $2
+         ORDER BY x.mid LIMIT $3)
+       ORDER BY mid`,
+    ),
+    sentHead: q(
+      'sent_head',
+      `SELECT max(x.mid) AS mid FROM ${s}.duet_conversations c
+       CROSS JOIN LATERAL (SELECT max(mid) AS mid FROM ${T} WHERE sender = $1 AND recipient = c.peer) x
+       WHERE c.owner = $1 AND c.peer <> $1`,
+    ),
+    peerMarks: q('peer_marks', `SELECT ${peerMarks('$2')}`),
     unread: q('unread', `SELECT count(*) AS n FROM ${T} WHERE recipient = $1 AND sender = $2 AND NOT read`),
     // Both directions, each newest first through its pair index; the second half skips
     // self-messages, which the first half already returned.
@@ -68,7 +93,8 @@ export function statements(schema: string) {
     conversations: q(
       'conversations',
       `SELECT c.peer, m.mid, m.sender, m.recipient, substr(m.msg, 1, ${PREVIEW_LENGTH + 1}) AS msg, m.ts,
-         (SELECT count(*) FROM ${T} u WHERE u.recipient = $1 AND u.sender = c.peer AND NOT u.read) AS unread
+         (SELECT count(*) FROM ${T} u WHERE u.recipient = $1 AND u.sender = c.peer AND NOT u.read) AS unread,
+         ${peerMarks('c.peer')}
        FROM (SELECT peer, last_mid FROM ${s}.duet_conversations WHERE owner = $1 AND last_mid < $2
              ORDER BY last_mid DESC LIMIT $3) c
        -- LATERAL: one primary-key lookup per row; a merge join down the messages' primary key

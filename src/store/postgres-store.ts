@@ -7,7 +7,7 @@ import pg from 'pg'
 import type { PoolClient } from 'pg'
 import type { StoredMessage } from '../protocol/message.js'
 import { preview } from '../protocol/preview.js'
-import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
+import type { AppendResult, ConversationSummary, MessageStore, NewMessage, PeerMarks } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migratePostgres } from './migrations/postgres.js'
 import type { Logger } from '../logger.js'
@@ -142,15 +142,32 @@ export class PostgresMessageStore implements MessageStore {
     return Number(rows[0]?.n ?? 0)
   }
 
+  async sentSince(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
+    const { rows } = await this.pool.query<MessageRow>({ ...this.sql.sentSince, values: [uid, String(midBound(afterMid)), limit] })
+    return rows.map(toMessage)
+  }
+
+  async sentHeadMid(uid: string): Promise<string> {
+    const { rows } = await this.pool.query<{ mid: string | null }>({ ...this.sql.sentHead, values: [uid] })
+    return rows[0]?.mid ?? '0'
+  }
+
+  async peerMarks(uid: string, peer: string): Promise<PeerMarks> {
+    const { rows } = await this.pool.query<{ peer_delivered: string; peer_read: string }>({ ...this.sql.peerMarks, values: [uid, peer] })
+    return { delivered: String(rows[0]?.peer_delivered ?? '0'), read: String(rows[0]?.peer_read ?? '0') }
+  }
+
   async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
     const bound = String(before === null ? MAX_MID : midBound(before))
-    const { rows } = await this.pool.query<Omit<MessageRow, 'read'> & { peer: string; unread: string }>({
+    const { rows } = await this.pool.query<Omit<MessageRow, 'read'> & { peer: string; unread: string; peer_delivered: string; peer_read: string }>({
       ...this.sql.conversations,
       values: [uid, bound, limit],
     })
     return rows.map((row) => ({
       peer: row.peer,
       unread: Number(row.unread),
+      peerDelivered: String(row.peer_delivered),
+      peerRead: String(row.peer_read),
       lastMessage: { mid: row.mid, from: row.sender, to: row.recipient, ts: Number(row.ts), ...preview(row.msg) },
     }))
   }

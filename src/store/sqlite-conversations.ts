@@ -10,6 +10,7 @@
 // not write the table, and the store rebuilds it when it opens (repairConversations).
 import type Database from 'better-sqlite3'
 import { PREVIEW_LENGTH } from '../protocol/preview.js'
+import { peerMarkColumns } from './sqlite-statements.js'
 
 export interface ConversationRow {
   peer: string
@@ -20,6 +21,8 @@ export interface ConversationRow {
   msg: string
   ts: number
   unread: number
+  peer_delivered: number
+  peer_read: number
 }
 
 const T = 'duet_messages'
@@ -34,7 +37,8 @@ const COVERED = 'conversations'
  */
 export const CONVERSATION_PAGE = `SELECT c.peer, m.mid, m.sender, m.recipient, substr(m.msg, 1, ${PREVIEW_LENGTH + 1}) AS msg, m.ts,
     (SELECT count(*) FROM ${T} u WHERE u.recipient = @uid AND u.sender = c.peer AND u.read = 0
-       AND u.mid > coalesce((SELECT mid FROM duet_read_marks WHERE owner = @uid AND peer = c.peer), 0)) AS unread
+       AND u.mid > coalesce((SELECT mid FROM duet_read_marks WHERE owner = @uid AND peer = c.peer), 0)) AS unread,
+    ${peerMarkColumns('c.peer')}
   FROM ${C} c JOIN ${T} m ON m.mid = c.last_mid
   WHERE c.owner = @uid AND c.last_mid < @before
   ORDER BY c.last_mid DESC LIMIT @limit`

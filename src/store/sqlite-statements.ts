@@ -25,6 +25,21 @@ const SENDERS = `s(uid) AS (
   SELECT (SELECT sender FROM ${T} INDEXED BY ${PAIR_INDEX} WHERE recipient = @uid AND sender > s.uid ORDER BY sender LIMIT 1)
   FROM s WHERE s.uid IS NOT NULL)`
 
+/**
+ * The peer's marks for the messages @uid sent @peer (PeerMarks): newest first down the
+ * recipient pair index, above the peer's read mark only (every message up to it is read), so
+ * a walk passes the unread and undelivered messages at most, as the unread count does.
+ * `peer` is an expression: @peer here, c.peer in the conversation page.
+ */
+export function peerMarkColumns(peer: string): string {
+  const mark = `coalesce((SELECT mid FROM ${MARKS} WHERE owner = ${peer} AND peer = @uid), 0)`
+  const newest = (flag: string): string =>
+    `(SELECT mid FROM ${T} INDEXED BY ${PAIR_INDEX} WHERE recipient = ${peer} AND sender = @uid AND mid > ${mark} AND ${flag}
+      ORDER BY mid DESC LIMIT 1)`
+  return `coalesce(${newest('(read = 1 OR delivered = 1)')}, ${mark}) AS peer_delivered,
+    coalesce(${newest('read = 1')}, ${mark}) AS peer_read`
+}
+
 export function prepareStatements(db: Database.Database) {
   // Messages from @peer to @uid above the conversation's read mark: the only ones that can be unread.
   const afterMark = `recipient = @uid AND sender = @peer
@@ -64,6 +79,20 @@ export function prepareStatements(db: Database.Database) {
     byMids: db.prepare<[string], MessageRow>(
       `SELECT ${COLUMNS} FROM ${T} WHERE mid IN (SELECT value FROM json_each(?)) ORDER BY mid`,
     ),
+    // Through the user's conversations with activity after @after, a range of the recipient
+    // pair index each: the messages @uid sent after @after (carbons' replay).
+    sentSince: db.prepare<{ uid: string; after: bigint; limit: number }, MessageRow>(
+      `SELECT ${COLUMNS} FROM ${T} WHERE mid IN (
+         SELECT m.mid FROM duet_conversations c JOIN ${T} m INDEXED BY ${PAIR_INDEX} ON m.recipient = c.peer AND m.sender = @uid
+         WHERE c.owner = @uid AND c.peer <> @uid AND c.last_mid > @after AND m.mid > @after
+         ORDER BY m.mid LIMIT @limit)
+       ORDER BY mid`,
+    ),
+    // The newest message @uid sent: one seek per conversation partner.
+    sentHead: db.prepare<{ uid: string }, { mid: number | null }>(
+      `SELECT max((SELECT max(mid) FROM ${T} INDEXED BY ${PAIR_INDEX} WHERE recipient = c.peer AND sender = @uid)) AS mid
+       FROM duet_conversations c WHERE c.owner = @uid AND c.peer <> @uid`,
+    ),
     undelivered: db.prepare<[string, number], MessageRow>(
       `SELECT ${COLUMNS} FROM ${T} WHERE recipient = ? AND delivered = 0 ORDER BY mid LIMIT ?`,
     ),
@@ -78,6 +107,9 @@ export function prepareStatements(db: Database.Database) {
       `INSERT INTO ${MARKS} (owner, peer, mid)
        SELECT @uid, @peer, max(mid) FROM ${T} WHERE recipient = @uid AND sender = @peer HAVING max(mid) IS NOT NULL
        ON CONFLICT (owner, peer) DO UPDATE SET mid = excluded.mid`,
+    ),
+    peerMarks: db.prepare<{ uid: string; peer: string }, { peer_delivered: number; peer_read: number }>(
+      `SELECT ${peerMarkColumns('@peer')}`,
     ),
     unread: db.prepare<{ uid: string; peer: string }, { n: number }>(
       `SELECT count(*) AS n FROM ${T} WHERE ${afterMark} AND read = 0`,

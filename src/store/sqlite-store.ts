@@ -9,7 +9,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { StoredMessage } from '../protocol/message.js'
 import { preview } from '../protocol/preview.js'
-import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
+import type { AppendResult, ConversationSummary, MessageStore, NewMessage, PeerMarks } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
@@ -166,11 +166,28 @@ export class SqliteMessageStore implements MessageStore {
     return this.sql.unread.get({ uid, peer })?.n ?? 0
   }
 
+  // In the write queue, as since and headMid: after the writes already submitted.
+  sentSince(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
+    const after = midBound(afterMid)
+    return this.enqueue(() => this.sql.sentSince.all({ uid, after, limit }).map(toMessage))
+  }
+
+  sentHeadMid(uid: string): Promise<string> {
+    return this.enqueue(() => String(this.sql.sentHead.get({ uid })?.mid ?? 0))
+  }
+
+  async peerMarks(uid: string, peer: string): Promise<PeerMarks> {
+    const row = this.sql.peerMarks.get({ uid, peer })
+    return { delivered: String(row?.peer_delivered ?? 0), read: String(row?.peer_read ?? 0) }
+  }
+
   async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
     const bound = before === null ? MAX_MID : midBound(before)
     return this.conversationList.list(uid, bound, limit).map((row) => ({
       peer: row.peer,
       unread: row.unread,
+      peerDelivered: String(row.peer_delivered),
+      peerRead: String(row.peer_read),
       lastMessage: { mid: String(row.mid), from: row.sender, to: row.recipient, ts: row.ts, ...preview(row.msg) },
     }))
   }

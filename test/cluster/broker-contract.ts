@@ -124,6 +124,28 @@ export function brokerContract(name: string, make: MakeBrokerCluster): void {
       t.same(inbox.events, [deliver(1)])
     })
 
+    t.test('a broadcast reaches every subscribed node once, the sender too; the signal kinds arrive intact', async (t) => {
+      const cluster = await make(t)
+      const [a, b, c] = [await cluster.broker(), await cluster.broker(), await cluster.broker()]
+      const inbox = { a: new Inbox(), b: new Inbox(), c: new Inbox() }
+      await a.subscribe('A', inbox.a.handler)
+      await b.subscribe('B', inbox.b.handler)
+      await c.subscribe('C', inbox.c.handler)
+      const change: ClusterEvent = { kind: 'presence', uid: 'zoë' }
+      await a.broadcast(change)
+      await Promise.all([inbox.a.received(1), inbox.b.received(1), inbox.c.received(1)])
+      const signals: ClusterEvent[] = [
+        { kind: 'receipt', receipt: 'read', from: 'alice', to: 'bob', mid: '12345678901234567890' },
+        { kind: 'typing', from: 'alice', to: 'bob' },
+        { kind: 'carbon', message: (deliver(3) as Extract<ClusterEvent, { kind: 'deliver' }>).message },
+      ]
+      for (const e of signals) await a.publish('B', e)
+      await inbox.b.received(1 + signals.length)
+      t.same(inbox.a.events, [change])
+      t.same(inbox.b.events, [change, ...signals], 'once each, in order')
+      t.same(inbox.c.events, [change])
+    })
+
     t.test('ping resolves while the broker is up', async (t) => {
       const a = await (await make(t)).broker()
       await a.subscribe('A', () => {})

@@ -221,6 +221,55 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       t.equal(await store.unreadCount('nobody', 'a'), 0)
     })
 
+    t.test("peerMarks and the conversations' peerDelivered/peerRead: the peer's high-water marks, from the rows", async (t) => {
+      const store = await open(t)
+      const marks = async (uid: string, peer: string) => {
+        const direct = await store.peerMarks(uid, peer)
+        const row = (await allConversations(store, uid)).find((c) => c.peer === peer)
+        t.same({ delivered: row?.peerDelivered, read: row?.peerRead }, direct, `the list agrees with peerMarks (${uid} → ${peer})`)
+        return direct
+      }
+      t.same(await store.peerMarks('a', 'b'), { delivered: '0', read: '0' }, 'no conversation')
+      const m1 = (await store.append(msg('a', 'b', { delivered: true }))).message.mid
+      const m2 = (await store.append(msg('a', 'b'))).message.mid
+      await store.append(msg('b', 'a', { delivered: true, read: true })) // the other direction counts for b only
+      t.same(await marks('a', 'b'), { delivered: m1, read: '0' })
+      await store.markDelivered('b', [m2])
+      t.same(await marks('a', 'b'), { delivered: m2, read: '0' })
+      await store.markRead('b', 'a')
+      t.same(await marks('a', 'b'), { delivered: m2, read: m2 })
+      // Stored undelivered and unread above the read mark: the marks stay where they were.
+      const m3 = (await store.append(msg('a', 'b'))).message.mid
+      t.same(await marks('a', 'b'), { delivered: m2, read: m2 })
+      // Read on arrival (stored read) implies delivered.
+      const m4 = (await store.append(msg('a', 'b', { read: true }))).message.mid
+      t.same(await marks('a', 'b'), { delivered: m4, read: m4 })
+      t.ok(BigInt(m3) < BigInt(m4))
+      const back = await marks('b', 'a')
+      t.same(back, { delivered: back.read, read: back.read }, 'b → a: stored read')
+      t.not(back.read, '0')
+      t.same(await store.peerMarks('a', 'nobody'), { delivered: '0', read: '0' })
+    })
+
+    t.test('sentSince and sentHeadMid: what a user sent, for carbons', async (t) => {
+      const store = await open(t)
+      t.equal(await store.sentHeadMid('a'), '0')
+      const toB = (await store.append(msg('a', 'b'))).message.mid
+      await store.append(msg('b', 'a'))
+      const self = (await store.append(msg('a', 'a'))).message.mid
+      const toC = (await store.append(msg('a', 'c'))).message.mid
+      await store.append(msg('c', 'd'))
+      const toB2 = (await store.append(msg('a', 'b'))).message.mid
+      await store.append(msg('c', 'a'))
+      t.equal(await store.sentHeadMid('a'), toB2)
+      t.same(mids(await store.sentSince('a', '0', 10)), [toB, toC, toB2], 'ascending, not to itself, not received')
+      t.same(mids(await store.sentSince('a', toB, 10)), [toC, toB2])
+      t.same(mids(await store.sentSince('a', '0', 2)), [toB, toC], 'at most limit')
+      t.same(await store.sentSince('a', toB2, 10), [])
+      t.ok(BigInt(self) > BigInt(toB))
+      t.same(await store.sentSince('nobody', '0', 10), [])
+    })
+
     t.test('writes apply in submission order', async (t) => {
       const store = await open(t)
       const before = store.append(msg('a', 'b'))
@@ -243,9 +292,9 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       const lastA = await store.append(msg('a', 'b', { msg: 'again', read: true }))
       await store.append(msg('x', 'y'))
       t.same(await allConversations(store, 'b'), [
-        { peer: 'a', unread: 1, lastMessage: summary(lastA.message) },
-        { peer: 'd', unread: 0, lastMessage: summary(toD.message) },
-        { peer: 'c', unread: 1, lastMessage: summary(fromC.message) },
+        { peer: 'a', unread: 1, peerDelivered: '0', peerRead: '0', lastMessage: summary(lastA.message) },
+        { peer: 'd', unread: 0, peerDelivered: '0', peerRead: '0', lastMessage: summary(toD.message) },
+        { peer: 'c', unread: 1, peerDelivered: '0', peerRead: '0', lastMessage: summary(fromC.message) },
       ])
       const reply = await store.append(msg('b', 'c', { msg: 'reply' }))
       const list = await allConversations(store, 'b')

@@ -143,4 +143,35 @@ if (!reachable && process.env.DUET_TEST_PG_URL === undefined) {
       'previews only',
     )
   })
+
+  t.test('postgres: peer marks and the carbons replay go down indexes, however many partners and messages', async (t) => {
+    const schema = freshSchema()
+    t.teardown(() => dropSchema(schema))
+    const store = await openFresh(t, schema)
+    for (let i = 0; i < 2000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => store.append(msg('u', `p${i + j}`))))
+    for (let i = 0; i < 1000; i += 500) await Promise.all(Array.from({ length: 500 }, () => store.append(msg('u', 'v'))))
+    await Promise.all(Array.from({ length: 500 }, (_, i) => store.append(msg(`q${i}`, `r${i}`))))
+    const sql = statements(schema)
+    const plans = await withPgClient(async (c) => {
+      await c.query(`ANALYZE "${schema}".duet_messages; ANALYZE "${schema}".duet_conversations`)
+      const explain = async (text: string, values: unknown[]): Promise<string> =>
+        (await c.query<{ 'QUERY PLAN': string }>({ text: `EXPLAIN ${text}`, values })).rows.map((row) => row['QUERY PLAN']).join('\n')
+      return {
+        marks: await explain(sql.peerMarks.text, ['u', 'v']),
+        since: await explain(sql.sentSince.text, ['u', '100', 500]),
+        head: await explain(sql.sentHead.text, ['u']),
+      }
+    })
+    // Within one pair (an index range of either pair index) and one seek per partner: never a
+    // walk of the messages. (Which pair index, and whether the conversations table is read by
+    // its index or whole, is the planner's call on the statistics: here u owns most of it.)
+    t.match(plans.marks, /duet_messages_(recipient|sender)_pair/, plans.marks)
+    t.notMatch(plans.marks, /Seq Scan/, plans.marks)
+    t.match(plans.since, /Index Only Scan using duet_messages_recipient_pair/, plans.since)
+    t.notMatch(plans.since, /Seq Scan on duet_messages/, plans.since)
+    t.match(plans.head, /duet_messages_(recipient|sender)_pair/, plans.head)
+    t.notMatch(plans.head, /Seq Scan on duet_messages/, plans.head)
+    t.equal(await store.sentHeadMid('u'), '3000')
+    t.equal((await store.sentSince('u', '2990', 500)).length, 10)
+  })
 }

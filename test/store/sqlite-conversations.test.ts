@@ -9,6 +9,7 @@ import t from 'tap'
 import type { Logger } from '../../src/logger.js'
 import type { NewMessage } from '../../src/store/message-store.js'
 import { CONVERSATION_PAGE, CONVERSATIONS_FROM_MESSAGES } from '../../src/store/sqlite-conversations.js'
+import { prepareStatements } from '../../src/store/sqlite-statements.js'
 import { SqliteMessageStore } from '../../src/store/sqlite-store.js'
 
 const root = await mkdtemp(join(tmpdir(), 'duet-sqlite-conv-'))
@@ -134,4 +135,36 @@ t.test('a page is one range of the (owner, last_mid) index, whatever the number 
     page.every((c) => c.lastMessage.msg.length === 200 && c.lastMessage.truncated),
     'previews only',
   )
+})
+
+t.test("peer marks and the carbons replay go down indexes, however many partners and messages", async (t) => {
+  const path = freshPath()
+  const store = new SqliteMessageStore({ path })
+  t.teardown(() => store.close())
+  // 2000 partners, and a long conversation with one.
+  for (let i = 0; i < 2000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => store.append(msg('u', `p${i + j}`))))
+  for (let i = 0; i < 1000; i += 500) await Promise.all(Array.from({ length: 500 }, () => store.append(msg('u', 'v'))))
+  const db = new Database(path)
+  t.teardown(() => db.close())
+  db.exec('ANALYZE')
+  const statements = prepareStatements(db)
+  const plan = (name: 'peerMarks' | 'sentSince' | 'sentHead', params: Record<string, unknown>): string[] =>
+    db
+      .prepare<[Record<string, unknown>], { detail: string }>(`EXPLAIN QUERY PLAN ${statements[name].source}`)
+      .all(params)
+      .map((row) => row.detail)
+  const marks = plan('peerMarks', { uid: 'u', peer: 'v' })
+  t.ok(
+    marks.filter((step) => step.startsWith('SEARCH duet_messages')).every((step) => /duet_messages_recipient_pair \(recipient=\? AND sender=\? AND mid>\?\)/.test(step)),
+    `peer marks: from the read mark up the pair index (${marks.join('; ')})`,
+  )
+  t.notOk(marks.some((step) => /SCAN duet|TEMP B-TREE/.test(step)), 'peer marks: no scan, no sort')
+  const since = plan('sentSince', { uid: 'u', after: 100n, limit: 500 })
+  t.ok(since.includes('SEARCH c USING COVERING INDEX duet_conversations_recent (owner=? AND last_mid>?)'), since.join('; '))
+  t.ok(since.includes('SEARCH m USING COVERING INDEX duet_messages_recipient_pair (recipient=? AND sender=? AND mid>?)'))
+  t.notOk(since.some((step) => /SCAN/.test(step)), 'sentSince: no scan (the sort is of the page)')
+  const head = plan('sentHead', { uid: 'u' })
+  t.notOk(head.some((step) => /SCAN|TEMP B-TREE/.test(step)), `sentHead: a seek per partner (${head.join('; ')})`)
+  t.equal(await store.sentHeadMid('u'), '3000')
+  t.equal((await store.sentSince('u', '2990', 500)).length, 10)
 })
