@@ -5,18 +5,18 @@
 // With `features`, it also asks for receipts, typing, presence and carbons, re-watches the
 // watched peers after every re-bind, and throttles typing notices.
 import { Close, Code } from '../protocol/codes.js'
-import type { BindFrame, ExitFrame, JoinFrame, SendFrame, ServerFrame } from '../protocol/schemas.js'
+import type { BindFrame, ExitFrame, JoinFrame, SendFrame, ServerFrame, TypingFrame, UnwatchFrame, WatchFrame } from '../protocol/schemas.js'
 import type { BoundInfo, ConnectionState, DuetClientEvents, DuetClientOptions } from './types.js'
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 import { CLIENT_CLOSED, DuetError } from './duet-error.js'
 import { Emitter } from './emitter.js'
-import { acceptedFeatures, FEATURES, FeatureCode, parsePresence, parseReceipt, type Feature, type TypingFrame, type WatchFrame } from './features.js'
+import { acceptedFeatures, FEATURES, parsePresence, parseReceipt, type Feature } from './features.js'
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js'
 import { TypingTracker } from './typing.js'
 
 type RequestFrame = SendFrame | JoinFrame | ExitFrame
 /** Frames that get no reply on success: nothing waits for them, and nothing resends them. */
-type NoticeFrame = TypingFrame | WatchFrame
+type NoticeFrame = TypingFrame | WatchFrame | UnwatchFrame
 
 interface PendingRequest {
   frame: RequestFrame & { ref: string }
@@ -240,15 +240,15 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   /** The frames of the opt-in features; any other unasked frame is ignored. */
   private notice(frame: ServerFrame): void {
     switch (frame.code) {
-      case FeatureCode.RECEIPT: {
+      case Code.RECEIPT: {
         const receipt = parseReceipt(frame)
         if (receipt !== undefined && this.advanceReceipt(receipt.peer, receipt.status, receipt.mid)) this.emit('receipt', receipt)
         return
       }
-      case FeatureCode.TYPING:
+      case Code.TYPING:
         if (typeof frame.uid === 'string' && frame.uid !== '' && frame.uid !== this.uid) this.typing.noticed(frame.uid)
         return
-      case FeatureCode.PRESENCE: {
+      case Code.PRESENCE: {
         const presence = parsePresence(frame)
         // An answer that crossed an unwatch is stale.
         if (presence !== undefined && this.watched.has(presence.peer)) this.emit('presence', presence)

@@ -1,29 +1,11 @@
-// The opt-in frames of issue 17 (receipts, typing, presence, carbons) as the client speaks
-// them. The codes and frame shapes belong in src/protocol/ (codes.ts, schemas.ts); until the
-// server side lands there, they are declared here once, and the parsers below accept only
-// frames that carry every field they read, so a server without the features (or a future
+// The opt-in signals (receipts, typing, presence, carbons) as the client reads them. Codes and
+// frame shapes are the protocol's (src/protocol/codes.ts, schemas.ts); the parsers below accept
+// only frames that carry every field they read, so a server without the features (or a future
 // one with other frames) is ignored rather than misread.
 import type { ServerFrame } from '../protocol/schemas.js'
 
 export const FEATURES = ['receipts', 'typing', 'presence', 'carbons'] as const
 export type Feature = (typeof FEATURES)[number]
-
-export const FeatureCode = {
-  RECEIPT: 205,
-  TYPING: 206,
-  PRESENCE: 207,
-  UNWATCHED: 208,
-} as const
-
-export interface TypingFrame {
-  type: 'typing'
-  touid: string
-}
-
-export interface WatchFrame {
-  type: 'watch' | 'unwatch'
-  touid: string
-}
 
 /** The accepted features of a 201: the known names it lists, [] when it lists none. */
 export function acceptedFeatures(frame: ServerFrame): Feature[] {

@@ -11,7 +11,7 @@ export type {
   Receipt,
   TypingEvent,
 } from './types.js'
-export { FEATURES, FeatureCode, type Feature } from './features.js'
+export { FEATURES, type Feature } from './features.js'
 export { DuetError, CLIENT_CLOSED } from './duet-error.js'
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 export type { WebSocketConstructor, WebSocketLike } from './socket.js'

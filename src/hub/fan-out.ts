@@ -34,6 +34,18 @@ export class FanOut {
   constructor(private readonly options: FanOutOptions) {}
 
   /**
+   * False when no connection of `uid` anywhere asked for `bit`: with presence in process that
+   * is known at once, so a chat whose clients asked for nothing pays for no signal. Where
+   * presence is a network read it cannot be known here: true.
+   */
+  mayWant(uid: string, bit: number): boolean {
+    const { presence } = this.options
+    if (presence.peekSessionsOf === undefined) return true
+    for (const entry of presence.peekSessionsOf(uid)) if (wants(entry.features ?? 0, bit)) return true
+    return false
+  }
+
+  /**
    * Writes the frame to this node's sessions of `uid` that asked for `bit`, but `except`; how
    * many got it. The frame is encoded only when one asked: nothing is built for nobody. A
    * session whose bind is not answered yet gets no signal; a carbon (`message`) for a session

@@ -50,12 +50,12 @@ export class Receipts {
 
   /** `to` got `from`'s message `mid` on a live connection. */
   delivered(from: string, to: string, mid: string): void {
-    if (from !== to) this.note('delivered', from, to, mid)
+    if (from !== to && this.options.fanOut.mayWant(from, Feature.receipts)) this.note('delivered', from, to, mid)
   }
 
   /** `to` has read every message from `from` up to `mid`. */
   read(from: string, to: string, mid: string): void {
-    if (from !== to && this.options.readReceipts) this.note('read', from, to, mid)
+    if (from !== to && this.options.readReceipts && this.options.fanOut.mayWant(from, Feature.receipts)) this.note('read', from, to, mid)
   }
 
   /** `reader` opened the conversation with `sender`: everything from them is read, up to the newest. */
