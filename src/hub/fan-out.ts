@@ -28,6 +28,8 @@ const MAX_REUSED = 10_000
 
 type Entries = ReadonlyArray<Readonly<PresenceEntry>>
 
+const NO_SESSIONS: readonly Session[] = Object.freeze([])
+
 export class FanOut {
   private readonly reused = new Map<string, { at: number; entries: Promise<Entries> }>()
 
@@ -39,8 +41,9 @@ export class FanOut {
    * presence is a network read it cannot be known here: true.
    */
   mayWant(uid: string, bit: number): boolean {
-    const { presence } = this.options
+    const { presence, local } = this.options
     if (presence.peekSessionsOf === undefined) return true
+    for (const session of local.of(uid) ?? NO_SESSIONS) if (wants(session.features, bit)) return true
     for (const entry of presence.peekSessionsOf(uid)) if (wants(entry.features ?? 0, bit)) return true
     return false
   }
