@@ -5,26 +5,16 @@
 // With `features`, it also asks for receipts, typing, presence and carbons, re-watches the
 // watched peers after every re-bind, and throttles typing notices.
 import { Close, Code } from '../protocol/codes.js'
-import type { BindFrame, ExitFrame, JoinFrame, SendFrame, ServerFrame, TypingFrame, UnwatchFrame, WatchFrame } from '../protocol/schemas.js'
+import type { BindFrame, ServerFrame } from '../protocol/schemas.js'
 import type { BoundInfo, ConnectionState, DuetClientEvents, DuetClientOptions } from './types.js'
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
 import { CLIENT_CLOSED, DuetError } from './duet-error.js'
 import { Emitter } from './emitter.js'
-import { acceptedFeatures, FEATURES, parsePresence, parseReceipt, type Feature } from './features.js'
+import { FEATURES, type Feature } from './features.js'
+import { midAfter, randomPrefix } from './mids.js'
+import { PendingRequests, type RequestFrame } from './requests.js'
+import { Signals, type SignalFrame } from './signals.js'
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js'
-import { TypingTracker } from './typing.js'
-
-type RequestFrame = SendFrame | JoinFrame | ExitFrame
-/** Frames that get no reply on success: nothing waits for them, and nothing resends them. */
-type NoticeFrame = TypingFrame | WatchFrame | UnwatchFrame
-
-interface PendingRequest {
-  frame: RequestFrame & { ref: string }
-  /** The success code that answers it: 204, 202 or 203. */
-  expects: number
-  resolve: (frame: ServerFrame) => void
-  reject: (error: DuetError) => void
-}
 
 /** Codes after which reconnecting would only repeat the failure or fight another tab. */
 const FATAL_CODES: ReadonlySet<number> = new Set([Code.AUTH_FAILED, Code.REPLACED])
@@ -45,7 +35,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   private stopped = true
   private attempt = 0
   private timer: ReturnType<typeof setTimeout> | undefined
-  private readonly pending = new Map<string, PendingRequest>()
+  private readonly pending = new PendingRequests()
   private readonly seen = new Set<string>()
   private position: string | undefined
   private openPeer: string | null = null
@@ -53,12 +43,9 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   private refCounter = 0
   private bindRef = ''
   private connected: { resolve: (info: BoundInfo) => void; reject: (error: DuetError) => void } | null = null
+  /** The features asked for at every bind. */
   private readonly requested: Feature[]
-  private accepted: ReadonlySet<Feature> = new Set()
-  private readonly watched = new Set<string>()
-  /** Per peer, the highest delivered and read mids reported, so only increases are emitted. */
-  private readonly receipts = new Map<string, { delivered: string; read: string }>()
-  private readonly typing: TypingTracker
+  private readonly signals: Signals
 
   constructor(private readonly options: DuetClientOptions) {
     super()
@@ -69,10 +56,14 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     if (impl === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. the ws package)')
     this.WebSocketImpl = impl
     this.backoff = options.reconnect === false ? false : { ...DEFAULT_BACKOFF, ...options.reconnect }
+    const host = {
+      uid: this.uid,
+      bound: () => this.currentState === 'bound',
+      transmit: (frame: SignalFrame) => this.transmit(frame),
+      emit: this.emit.bind(this),
+    }
     this.requested = FEATURES.filter((name) => options.features?.includes(name))
-    this.typing = new TypingTracker(options.typingIntervalMs ?? TYPING_INTERVAL_MS, options.typingTimeoutMs ?? TYPING_TIMEOUT_MS, (peer, typing) =>
-      this.emit('typing', { peer, typing }),
-    )
+    this.signals = new Signals(host, this.requested, options.typingIntervalMs ?? TYPING_INTERVAL_MS, options.typingTimeoutMs ?? TYPING_TIMEOUT_MS)
   }
 
   get state(): ConnectionState {
@@ -91,12 +82,12 @@ export class DuetClient extends Emitter<DuetClientEvents> {
 
   /** The features the server accepted at the last bind (empty before it, and from a server without them). */
   get features(): ReadonlySet<Feature> {
-    return this.accepted
+    return this.signals.features
   }
 
   /** The peers whose presence is watched (re-watched after every reconnect). */
   get watching(): ReadonlySet<string> {
-    return this.watched
+    return this.signals.watched
   }
 
   /** Connects and binds. Resolves on the first 201; keeps retrying until then unless the failure is final. */
@@ -110,7 +101,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
 
   /** Sends `text` to `to`; resolves with the message's mid once the server stored it. */
   async send(to: string, text: string): Promise<string> {
-    this.typing.messageSent(to)
+    this.signals.typing.messageSent(to)
     const ack = await this.request({ type: 'send', touid: to, msg: text, ref: this.nextRef() }, Code.SENT)
     return ack.mid ?? ''
   }
@@ -133,9 +124,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
    * server did not accept the feature. True when a notice went out.
    */
   sendTyping(peer: string): boolean {
-    if (this.currentState !== 'bound' || !this.accepted.has('typing') || !this.typing.mayNotify(peer)) return false
-    this.transmit({ type: 'typing', touid: peer })
-    return true
+    return this.signals.sendTyping(peer)
   }
 
   /**
@@ -143,15 +132,12 @@ export class DuetClient extends Emitter<DuetClientEvents> {
    * The watch list outlives reconnects: it is sent again after every bind.
    */
   watch(peer: string): void {
-    if (this.watched.has(peer)) return
-    this.watched.add(peer)
-    if (this.currentState === 'bound' && this.accepted.has('presence')) this.transmit({ type: 'watch', touid: peer })
+    this.signals.watch(peer)
   }
 
   /** Stops following `peer`'s presence. */
   unwatch(peer: string): void {
-    if (!this.watched.delete(peer)) return
-    if (this.currentState === 'bound' && this.accepted.has('presence')) this.transmit({ type: 'unwatch', touid: peer })
+    this.signals.unwatch(peer)
   }
 
   /**
@@ -173,13 +159,12 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     this.stop(new DuetError(CLIENT_CLOSED, 'client closed'))
   }
 
-  private request(frame: RequestFrame & { ref: string }, expects: number): Promise<ServerFrame> {
+  private request(frame: RequestFrame, expects: number): Promise<ServerFrame> {
     if (this.stopped) return Promise.reject(new DuetError(CLIENT_CLOSED, 'client is not connected: call connect()', frame.type))
-    return new Promise((resolve, reject) => {
-      this.pending.set(frame.ref, { frame, expects, resolve, reject })
-      // Not bound yet: it goes out, in order, right after the next 201.
-      if (this.currentState === 'bound') this.transmit(frame)
-    })
+    const answered = this.pending.add(frame, expects)
+    // Not bound yet: it goes out, in order, right after the next 201.
+    if (this.currentState === 'bound') this.transmit(frame)
+    return answered
   }
 
   private openSocket(): void {
@@ -227,44 +212,13 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     this.emit('frame', frame)
     if (frame.code === Code.MESSAGE) return this.deliver(frame)
     if (frame.ref !== undefined && frame.ref === this.bindRef) return this.bindAnswered(frame)
-    const request = frame.ref === undefined ? undefined : this.pending.get(frame.ref)
-    if (request !== undefined) return this.answered(request, frame)
-    if (!frame.error) return this.notice(frame)
+    if (this.pending.has(frame.ref)) return this.answered(frame)
+    if (!frame.error) return this.signals.notice(frame)
     // Typing is best effort: a refused or rate-limited notice is not worth an error.
     if (frame.type === 'typing') return
     const error = DuetError.fromFrame(frame)
     if (FATAL_CODES.has(frame.code)) this.stop(error)
     else this.emit('error', error)
-  }
-
-  /** The frames of the opt-in features; any other unasked frame is ignored. */
-  private notice(frame: ServerFrame): void {
-    switch (frame.code) {
-      case Code.RECEIPT: {
-        const receipt = parseReceipt(frame)
-        if (receipt !== undefined && this.advanceReceipt(receipt.peer, receipt.status, receipt.mid)) this.emit('receipt', receipt)
-        return
-      }
-      case Code.TYPING:
-        if (typeof frame.uid === 'string' && frame.uid !== '' && frame.uid !== this.uid) this.typing.noticed(frame.uid)
-        return
-      case Code.PRESENCE: {
-        const presence = parsePresence(frame)
-        // An answer that crossed an unwatch is stale.
-        if (presence !== undefined && this.watched.has(presence.peer)) this.emit('presence', presence)
-        return
-      }
-    }
-  }
-
-  /** Records a receipt's mark; true when it moved (read moves delivered along). */
-  private advanceReceipt(peer: string, status: 'delivered' | 'read', mid: string): boolean {
-    let marks = this.receipts.get(peer)
-    if (marks === undefined) this.receipts.set(peer, (marks = { delivered: '0', read: '0' }))
-    if (!midAfter(mid, marks[status])) return false
-    marks[status] = mid
-    if (status === 'read' && midAfter(mid, marks.delivered)) marks.delivered = mid
-    return true
   }
 
   private deliver(frame: ServerFrame): void {
@@ -275,7 +229,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     const own = frame.uid === this.uid
     const carbon = own && frame.touid !== this.uid
     if (!carbon && (this.position === undefined || midAfter(mid, this.position))) this.position = mid
-    if (!own) this.typing.stopped(frame.uid)
+    if (!own) this.signals.typing.stopped(frame.uid)
     if (this.seen.has(mid)) return
     this.seen.add(mid)
     if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value!)
@@ -301,40 +255,32 @@ export class DuetClient extends Emitter<DuetClientEvents> {
       }
       return
     }
-    this.accepted = new Set(acceptedFeatures(frame).filter((name) => this.requested.includes(name)))
-    const info: BoundInfo = { uid: frame.uid, mid: frame.mid ?? '0', reset: frame.reset === true, features: [...this.accepted] }
+    const info: BoundInfo = { uid: frame.uid, mid: frame.mid ?? '0', reset: frame.reset === true, features: this.signals.bound(frame) }
     if (info.reset) this.seen.clear()
     // Only adopt the server's head when we have no position, or ours is unknown to it:
     // otherwise a drop during the replay that follows would skip the rest of it.
     if (info.reset || this.position === undefined) this.position = info.mid
     this.attempt = 0
     this.setState('bound')
-    if (this.openPeer !== null && ![...this.pending.values()].some((p) => p.frame.type !== 'send')) {
+    if (this.openPeer !== null && this.pending.onlySends()) {
       this.transmit({ type: 'join', touid: this.openPeer, ref: this.nextRef() })
     }
-    for (const request of this.pending.values()) this.transmit(request.frame)
-    if (this.accepted.has('presence')) for (const peer of this.watched) this.transmit({ type: 'watch', touid: peer })
+    for (const frame of this.pending.frames()) this.transmit(frame)
+    this.signals.rewatch()
     this.emit('bound', info)
     this.connected?.resolve(info)
     this.connected = null
   }
 
-  private answered(request: PendingRequest, frame: ServerFrame): void {
-    // 503: the server is going away and did not process it; it goes again after the reconnect.
-    if (frame.code === Code.SHUTTING_DOWN) return
-    this.pending.delete(request.frame.ref)
-    if (frame.code === request.expects) {
-      if (frame.code === Code.JOINED) this.emit('joined', frame.touid)
-      if (frame.code === Code.EXITED) this.emit('exited', frame.touid)
-      request.resolve(frame)
-    } else {
-      request.reject(DuetError.fromFrame(frame))
-    }
+  private answered(frame: ServerFrame): void {
+    if (this.pending.settle(frame) !== true) return
+    if (frame.code === Code.JOINED) this.emit('joined', frame.touid)
+    if (frame.code === Code.EXITED) this.emit('exited', frame.touid)
   }
 
   private lost(code: number, reason: string): void {
     this.socket = null
-    this.typing.clear()
+    this.signals.typing.clear()
     if (this.stopped) return
     if (FINAL_CLOSE_CODES.has(code)) {
       this.stop(new DuetError(CLIENT_CLOSED, `connection closed for good (${code} ${reason})`))
@@ -359,17 +305,16 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     const socket = this.socket
     this.socket = null
     socket?.close(1000, 'client closed')
-    for (const request of this.pending.values()) request.reject(error)
-    this.pending.clear()
+    this.pending.rejectAll(error)
     this.attempt = 0
-    this.typing.clear()
+    this.signals.typing.clear()
     if (error.code !== CLIENT_CLOSED) this.emit('error', error)
     this.connected?.reject(error)
     this.connected = null
     this.setState('closed')
   }
 
-  private transmit(frame: RequestFrame | NoticeFrame): void {
+  private transmit(frame: RequestFrame | SignalFrame): void {
     if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame))
   }
 
@@ -382,17 +327,4 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   private nextRef(): string {
     return `${this.refPrefix}${(++this.refCounter).toString(36)}`
   }
-}
-
-/** True when mid `a` is after mid `b` (both strings of digits, possibly beyond 2^53). */
-export function midAfter(a: string, b: string): boolean {
-  return a.length !== b.length ? a.length > b.length : a > b
-}
-
-/** A per-client ref prefix, unique across tabs and restarts of the same uid. */
-function randomPrefix(): string {
-  const bytes = new Uint8Array(8)
-  // getRandomValues, unlike randomUUID, also exists on plain-http pages.
-  globalThis.crypto.getRandomValues(bytes)
-  return `${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}-`
 }

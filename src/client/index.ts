@@ -1,6 +1,7 @@
 // The typed duet client: browser-safe (no Node imports), frame types from the server's
 // TypeBox schemas. Usage: README.md, "The typed client".
-export { DuetClient, midAfter } from './client.js'
+export { DuetClient } from './client.js'
+export { midAfter } from './mids.js'
 export type {
   BoundInfo,
   ChatMessage,
