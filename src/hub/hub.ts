@@ -8,6 +8,8 @@ import type { Broker, ClusterEvent } from '../cluster/broker.js'
 import type { Presence } from '../cluster/presence.js'
 import type { Logger } from '../logger.js'
 import type { Code } from '../protocol/codes.js'
+import type { StoredMessage } from '../protocol/message.js'
+import type { SendFrame } from '../protocol/schemas.js'
 import type { MessageStore } from '../store/message-store.js'
 import { BacklogSender } from './backlog.js'
 import { Binder } from './bind.js'
@@ -16,10 +18,12 @@ import { FrameHandler } from './frame-handler.js'
 import type { HubMetrics } from './hub-metrics.js'
 import { InFlight } from './in-flight.js'
 import { LocalSessions } from './local-sessions.js'
-import { MessagePipeline } from './pipeline.js'
+import { MessagePipeline, type SendOutcome } from './pipeline.js'
 import { Registry } from './registry.js'
 import { Replies } from './replies.js'
 import type { Connection, Session } from './session.js'
+
+const settled = (): void => undefined
 
 export interface HubOptions {
   store: MessageStore
@@ -41,6 +45,8 @@ export interface HubOptions {
   slowConsumerBytes?: number
   /** Traffic counters and latencies (plugins/metrics.ts); absent = not measured. */
   metrics?: HubMetrics
+  /** A new message reached no connection of its recipient: the offline webhook's seam. */
+  onUndelivered?: (message: StoredMessage) => void
 }
 
 export class Hub {
@@ -93,6 +99,30 @@ export class Hub {
   /** The connection went away. */
   close(session: Session): void {
     this.registry.close(session)
+  }
+
+  /**
+   * A message on `from`'s behalf that no connection sent (POST /admin/messages), validated
+   * as a `send` frame is (schema, length): stored, pushed, counted unread. Shutdown waits for it.
+   */
+  sendFrom(from: string, frame: SendFrame): Promise<SendOutcome> {
+    const sending = this.pipeline.sendFrom(from, frame)
+    this.inFlight.track(sending.then(settled, settled)) // its failure is the caller's to report
+    return sending
+  }
+
+  /**
+   * Erases `uid` (DELETE /admin/users/:uid): closes their connections on every node (4003),
+   * deletes every message to or from them, and closes again whatever bound meanwhile.
+   * Resolves with how many messages went. Rejects, having deleted nothing, without presence.
+   */
+  async eraseUser(uid: string): Promise<number> {
+    await this.registry.closeUser(uid)
+    const erased = await this.options.store.eraseUser(uid)
+    await this.registry.closeUser(uid).catch((err: unknown) => {
+      this.options.logger.warn({ err, uid }, 'presence unavailable: connections bound during the erase left open elsewhere')
+    })
+    return erased
   }
 
   private onClusterEvent(event: ClusterEvent): void {

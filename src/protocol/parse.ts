@@ -87,3 +87,11 @@ export function charLength(text: string, limit: number): number {
   for (const _ of text) count++
   return count
 }
+
+/**
+ * Why `msg` is refused for its length (code 413), or null when it is not too long: the one
+ * check of a WebSocket `send` and of POST /admin/messages.
+ */
+export function lengthRefusal(msg: string, max: number): string | null {
+  return charLength(msg, max) > max ? `msg: longer than ${max} characters` : null
+}

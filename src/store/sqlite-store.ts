@@ -9,7 +9,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { StoredMessage } from '../protocol/message.js'
 import { preview } from '../protocol/preview.js'
-import type { AppendResult, ConversationSummary, MessageStore, NewMessage } from './message-store.js'
+import { ERASE_CHUNK, type AppendResult, type ConversationSummary, type MessageStore, type NewMessage } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
@@ -178,6 +178,37 @@ export class SqliteMessageStore implements MessageStore {
   async history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]> {
     const bound = before === null ? MAX_MID : midBound(before)
     return this.sql.history.all({ uid, peer, before: bound, limit }).map(toMessage)
+  }
+
+  async userMessages(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
+    const after = midBound(afterMid)
+    if (limit < 1) return []
+    // As since, over both directions of each conversation: the first `limit` mids of all.
+    let best: number[] = []
+    for (const { recipient, sender, first } of this.sql.exportFirsts.all({ uid, after })) {
+      if (best.length === limit && first > best[limit - 1]!) break
+      const below = best.length < limit ? MAX_MID : best[limit - 1]!
+      best = firstOfBoth(best, this.sql.sinceMids.all(recipient, sender, after, below, limit), limit)
+    }
+    return best.length === 0 ? [] : this.sql.byMids.all(`[${best.join(',')}]`).map(toMessage)
+  }
+
+  async eraseUser(uid: string): Promise<number> {
+    // Each chunk is a write of its own in the queue: committed and fsynced with the batch it
+    // joins, so the event loop serves other work between chunks and an erase that answered
+    // stays erased after a power cut.
+    await this.enqueue(() => {
+      this.sql.eraseMarks.run({ uid })
+    })
+    let erased = 0
+    for (const statement of [this.sql.eraseReceived, this.sql.eraseSent]) {
+      for (;;) {
+        const { changes } = await this.enqueue(() => statement.run(uid, ERASE_CHUNK))
+        erased += changes
+        if (changes < ERASE_CHUNK) break
+      }
+    }
+    return erased
   }
 
   async purgeBefore(ts: number): Promise<number> {
