@@ -6,7 +6,12 @@ import type { Preview } from '../protocol/preview.js'
 /** Rows an erase deletes per statement (and, in the SQL stores, per transaction). */
 export const ERASE_CHUNK = 1000
 
-/** Every message to or from `uid`, oldest first (by mid), a page of `pageSize` at a time. */
+/**
+ * Every message to or from `uid`, oldest first (by mid), a page of `pageSize` at a time.
+ * Each page after the first waits a turn of the event loop: a store that reads synchronously
+ * (SQLite) answers at once, and a reader that takes every page at once (a socket whose kernel
+ * buffer has room) would otherwise run the whole export in one turn, holding up everything else.
+ */
 export async function* userPages(store: MessageStore, uid: string, pageSize: number): AsyncGenerator<StoredMessage[]> {
   let after = '0'
   for (;;) {
@@ -14,6 +19,7 @@ export async function* userPages(store: MessageStore, uid: string, pageSize: num
     if (page.length > 0) yield page
     if (page.length < pageSize) return
     after = page[page.length - 1]!.mid
+    await new Promise((resolve) => setImmediate(resolve))
   }
 }
 

@@ -105,7 +105,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     // A user's export, one page: each conversation and direction by its first mid after
     // @after (from the conversation list: a seek per partner, not a sort of every message),
-    // then read as since does, a direction at a time, by sinceMids.
+    // then read a few at a time by sinceMids.
     exportFirsts: db.prepare<{ uid: string; after: bigint }, { recipient: string; sender: string; first: number }>(
       `WITH firsts(recipient, sender, first) AS MATERIALIZED (
          SELECT @uid, c.peer,

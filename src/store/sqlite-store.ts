@@ -19,6 +19,10 @@ import { beginRun, endRun, UNCLEAN_STOP_WINDOW_MS } from './sqlite-run-state.js'
 import { WalSync } from './wal-sync.js'
 import { WriteBatcher, type QueuedWrite } from './write-batcher.js'
 
+/** Index entries an export reads from one direction of a conversation at a time. */
+const EXPORT_READ = 64
+const NO_MIDS: readonly number[] = []
+
 export interface SqliteStoreOptions {
   /** Database file (its directory is created), or `:memory:`. */
   path: string
@@ -182,15 +186,24 @@ export class SqliteMessageStore implements MessageStore {
 
   async userMessages(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
     const after = midBound(afterMid)
-    if (limit < 1) return []
-    // As since, over both directions of each conversation: the first `limit` mids of all.
-    let best: number[] = []
-    for (const { recipient, sender, first } of this.sql.exportFirsts.all({ uid, after })) {
-      if (best.length === limit && first > best[limit - 1]!) break
-      const below = best.length < limit ? MAX_MID : best[limit - 1]!
-      best = firstOfBoth(best, this.sql.sinceMids.all(recipient, sender, after, below, limit), limit)
+    // A merge of every conversation's two directions, each read from the pair index a few
+    // rows at a time and only once its next mid is the smallest left: a page reads about
+    // `limit` index entries plus a seek per partner, however the user's messages interleave.
+    const streams = this.sql.exportFirsts.all({ uid, after }).map((row) => ({ ...row, head: row.first, rows: NO_MIDS, next: 0 }))
+    const mids: number[] = []
+    while (mids.length < limit && streams.length > 0) {
+      let at = 0
+      for (let i = 1; i < streams.length; i++) if (streams[i]!.head < streams[at]!.head) at = i
+      const stream = streams[at]!
+      mids.push(stream.head)
+      if (stream.next === stream.rows.length) {
+        stream.rows = this.sql.sinceMids.all(stream.recipient, stream.sender, BigInt(stream.head), MAX_MID, EXPORT_READ)
+        stream.next = 0
+      }
+      if (stream.next < stream.rows.length) stream.head = stream.rows[stream.next++]!
+      else streams.splice(at, 1)
     }
-    return best.length === 0 ? [] : this.sql.byMids.all(`[${best.join(',')}]`).map(toMessage)
+    return mids.length === 0 ? [] : this.sql.byMids.all(`[${mids.join(',')}]`).map(toMessage)
   }
 
   async eraseUser(uid: string): Promise<number> {
