@@ -117,14 +117,9 @@ export function prepareStatements(db: Database.Database) {
          FROM ${CONVERSATIONS} c WHERE c.owner = @uid AND c.peer <> @uid)
        SELECT recipient, sender, first FROM firsts WHERE first IS NOT NULL ORDER BY first`,
     ),
-    // An erase, a chunk at a time: the messages to the user, then from them (through the
-    // (sender, recipient, ref) index). The conversation list follows by its delete trigger.
-    eraseReceived: db.prepare<[string, number]>(
-      `DELETE FROM ${T} WHERE mid IN (SELECT mid FROM ${T} INDEXED BY ${PAIR_INDEX} WHERE recipient = ? LIMIT ?)`,
-    ),
-    eraseSent: db.prepare<[string, number]>(
-      `DELETE FROM ${T} WHERE mid IN (SELECT mid FROM ${T} INDEXED BY duet_messages_sender_ref WHERE sender = ? LIMIT ?)`,
-    ),
+    // An erase, a chunk at a time: the mids as a JSON array. The conversation list follows by
+    // its delete trigger.
+    eraseMids: db.prepare<[string]>(`DELETE FROM ${T} WHERE mid IN (SELECT value FROM json_each(?))`),
     // Before the messages go (the conversation list names the peers): the user's read marks,
     // and the peers' marks of their conversations with the user.
     eraseMarks: db.prepare<{ uid: string }>(
