@@ -149,6 +149,7 @@ async function main(): Promise<void> {
     results.push(await phase('idle', pinger, () => new Promise((resolve) => setTimeout(() => resolve(''), IDLE_MS))))
 
     global.gc?.() // before the phase: a full collection stops the event loop too
+    const heapBefore = process.memoryUsage().heapUsed
     results.push(
       await phase('export', pinger, async () => {
         const before = process.memoryUsage().rss
@@ -170,6 +171,11 @@ async function main(): Promise<void> {
         return `${lines} lines, ${mb(bytes)} MB; RSS ${mb(before)} MB before, ${mb(peak)} MB peak (+${mb(peak - before)}), ${mb(after)} MB after; at each tenth: ${milestones.join(' ')}`
       }),
     )
+
+    // What the export left behind, once collected: a leak would show here, not in RSS.
+    global.gc?.()
+    const heapAfter = process.memoryUsage().heapUsed
+    console.log(`heap after a full collection: ${mb(heapBefore)} MB before the export, ${mb(heapAfter)} MB after`)
 
     results.push(
       await phase('erase', pinger, async () => {
