@@ -1,7 +1,8 @@
 // Admin routes: who is online and which connections are live; a message sent on a user's
 // behalf; a user's export and erasure. Bearer ADMIN_TOKEN.
-import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Type, type TSchema } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import {
   AdminLoopbackOnly,
   AdminTokenRequired,
@@ -11,7 +12,7 @@ import {
   RequestInvalid,
   SessionNotFound,
 } from '../plugins/http-errors.js'
-import { lengthRefusal } from '../src/protocol/parse.js'
+import { lengthRefusal, schemaRefusal } from '../src/protocol/parse.js'
 import { ServerSendBody, ServerSendResponse } from '../src/protocol/rest.js'
 import { Uid } from '../src/protocol/schemas.js'
 import { exportStream } from '../src/store/user-export.js'
@@ -99,12 +100,19 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   )
 
-  // The WebSocket `send`'s path and checks: its schemas, checked by TypeBox as frames are
-  // (Ajv would coerce a number to a string), and its length limit. A body holds a `msg` of
-  // MAX_MESSAGE_LENGTH characters at 6 bytes each (\uXXXX), and the ids.
+  // The WebSocket `send`'s path and checks: its schemas, checked and refused as a frame is
+  // (TypeBox, with the frame's 400 text; Ajv would coerce a number to a string), and its
+  // length limit. A body holds a `msg` of MAX_MESSAGE_LENGTH characters at 6 bytes each
+  // (\uXXXX), and the ids.
   const { maxMessageLength } = app.config
   await app.register(async (sending) => {
-    sending.setValidatorCompiler(TypeBoxValidatorCompiler)
+    sending.setValidatorCompiler<TSchema>(({ schema }) => {
+      const check = TypeCompiler.Compile(schema)
+      return (value) => {
+        const refusal = schemaRefusal(check, value, 'body')
+        return refusal === null ? { value } : { error: new Error(refusal) }
+      }
+    })
     sending.withTypeProvider<TypeBoxTypeProvider>().post(
       '/admin/messages',
       {

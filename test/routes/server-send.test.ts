@@ -71,5 +71,9 @@ t.test('refused as a WebSocket send is', async (t) => {
     t.equal(res.status, 400, JSON.stringify(body))
     t.match(await res.json(), { statusCode: 400, code: String })
   }
+  const nul = await post(url, { from: 'a', to: 'b', msg: 'nul \u0000' })
+  t.match(await nul.json(), { code: 'FST_ERR_VALIDATION', message: 'msg: must not contain NUL characters' }, "the frame's 400 text")
+  const lone = await post(url, { from: 'a', to: 'b', msg: 'lone \ud800' })
+  t.match(await lone.json(), { message: 'msg: must not contain lone UTF-16 surrogates' })
   t.equal((await post(url, { from: 'a', to: 'b', msg: 'x' }, { 'content-type': 'application/json' })).status, 401, 'admin only')
 })
