@@ -80,6 +80,9 @@ export const PresenceUnavailable = declare<[reason: string, options: { cause: un
   { log: 'error' },
 )
 
+// routes/admin.ts: POST /admin/messages, refused as a WebSocket send is (code 413).
+export const MessageTooLong = declare<[reason: string]>('DUET_MESSAGE_TOO_LONG', 413, '%s')
+
 // plugins/error-handler.ts: a path or method no route serves.
 export const RouteNotFound = declare<[method: string, url: string]>('DUET_ROUTE_NOT_FOUND', 404, 'Route %s:%s not found')
 

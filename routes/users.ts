@@ -5,7 +5,8 @@ import { Type } from '@sinclair/typebox'
 import { ConversationsResponse, HistoryResponse } from '../src/protocol/rest.js'
 import { Mid, Uid } from '../src/protocol/schemas.js'
 import { errorResponses, NotYourData, RequestInvalid, UserTokenInvalid, UserTokenMissing } from '../plugins/http-errors.js'
-import { userSecurity } from './common-schemas.js'
+import { exportStream } from '../src/store/user-export.js'
+import { exportResponse, NDJSON, userSecurity } from './common-schemas.js'
 import fp from 'fastify-plugin'
 
 export const HISTORY_DEFAULT_LIMIT = 50
@@ -91,6 +92,21 @@ const userRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const nextBefore = rows.length > limit ? messages[messages.length - 1]!.mid : null
       return { messages, nextBefore }
     },
+  )
+
+  app.get(
+    '/users/:uid/export',
+    {
+      onRequest: app.userGuard,
+      schema: {
+        tags: ['users'],
+        security: userSecurity,
+        summary: 'Every message to or from the user, oldest first, as NDJSON',
+        params: Type.Object({ uid: Uid }),
+        response: { 200: exportResponse, ...errors },
+      },
+    },
+    async (request, reply) => reply.type(NDJSON).send(exportStream(app.store, request.params.uid)),
   )
 }
 

@@ -22,6 +22,10 @@ t.test('GET /openapi.json serves the document with every route', async (t) => {
     '/readyz',
     '/users/{uid}/conversations',
     '/users/{uid}/conversations/{peer}/messages',
+    '/admin/messages',
+    '/admin/users/{uid}',
+    '/admin/users/{uid}/export',
+    '/users/{uid}/export',
   ]) {
     t.ok(doc.paths[path], `documents ${path}`)
   }

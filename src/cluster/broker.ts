@@ -9,8 +9,8 @@ export type ClusterEvent =
    * there (absent from an older node: taken as true).
    */
   | { kind: 'deliver'; to: string; message: StoredMessage; storedDelivered?: boolean }
-  /** Close one session on the receiving node (replaced by a newer bind, or kicked by an admin). */
-  | { kind: 'close'; sessionId: string; reason: 'replaced' | 'kicked' }
+  /** Close one session on the receiving node (replaced by a newer bind, kicked by an admin, or its user erased). */
+  | { kind: 'close'; sessionId: string; reason: 'replaced' | 'kicked' | 'erased' }
   /** From the broker itself: the subscription was down and is back; events may have been missed. */
   | { kind: 'resync' }
   /**

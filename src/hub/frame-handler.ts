@@ -7,7 +7,7 @@ import { FrameRateLimit } from '../limits/frame-rate-limit.js'
 import type { Logger } from '../logger.js'
 import { Close, Code } from '../protocol/codes.js'
 import { presenceFrame } from '../protocol/frames.js'
-import { charLength, parseFrame } from '../protocol/parse.js'
+import { lengthRefusal, parseFrame } from '../protocol/parse.js'
 import type { BindFrame, ExitFrame, JoinFrame, TypingFrame, WatchFrame } from '../protocol/schemas.js'
 import type { MessageStore } from '../store/message-store.js'
 import type { Binder } from './bind.js'
@@ -111,9 +111,9 @@ export class FrameHandler {
     }
     switch (frame.type) {
       case 'send': {
-        const max = this.options.maxMessageLength
-        if (charLength(frame.msg, max) > max) {
-          replies.send(session, slot, Code.TOO_LONG, 'send', `msg: longer than ${max} characters`, { ref: frame.ref })
+        const tooLong = lengthRefusal(frame.msg, this.options.maxMessageLength)
+        if (tooLong !== null) {
+          replies.send(session, slot, Code.TOO_LONG, 'send', tooLong, { ref: frame.ref })
           return
         }
         inFlight.track(this.options.pipeline.send(session, slot, session.uid, frame))

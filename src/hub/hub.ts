@@ -8,6 +8,8 @@ import type { Broker, ClusterEvent } from '../cluster/broker.js'
 import type { Presence } from '../cluster/presence.js'
 import type { Logger } from '../logger.js'
 import type { Code } from '../protocol/codes.js'
+import type { StoredMessage } from '../protocol/message.js'
+import type { SendFrame } from '../protocol/schemas.js'
 import type { MessageStore } from '../store/message-store.js'
 import { BacklogSender } from './backlog.js'
 import { Binder } from './bind.js'
@@ -17,7 +19,7 @@ import { FrameHandler } from './frame-handler.js'
 import type { HubMetrics } from './hub-metrics.js'
 import { InFlight } from './in-flight.js'
 import { LocalSessions } from './local-sessions.js'
-import { MessagePipeline } from './pipeline.js'
+import { MessagePipeline, type SendOutcome } from './pipeline.js'
 import { Receipts } from './receipts.js'
 import { Registry } from './registry.js'
 import { Replies } from './replies.js'
@@ -26,6 +28,8 @@ import { Typing } from './typing.js'
 import { Watchers } from './watchers.js'
 
 export const DEFAULT_MAX_WATCHED = 1000
+
+const settled = (): void => undefined
 
 export interface HubOptions {
   store: MessageStore
@@ -51,6 +55,8 @@ export interface HubOptions {
   readReceipts?: boolean
   /** MAX_WATCHED: uids one connection may watch. Default 1000. */
   maxWatched?: number
+  /** A new message reached no connection of its recipient: the offline webhook's seam. */
+  onUndelivered?: (message: StoredMessage) => void
 }
 
 export class Hub {
@@ -130,6 +136,30 @@ export class Hub {
    */
   refreshPresence(): void {
     this.watchers.refresh()
+  }
+
+  /**
+   * A message on `from`'s behalf that no connection sent (POST /admin/messages), validated
+   * as a `send` frame is (schema, length): stored, pushed, counted unread. Shutdown waits for it.
+   */
+  sendFrom(from: string, frame: SendFrame): Promise<SendOutcome> {
+    const sending = this.pipeline.sendFrom(from, frame)
+    this.inFlight.track(sending.then(settled, settled)) // its failure is the caller's to report
+    return sending
+  }
+
+  /**
+   * Erases `uid` (DELETE /admin/users/:uid): closes their connections on every node (4003),
+   * deletes every message to or from them, and closes again whatever bound meanwhile.
+   * Resolves with how many messages went. Rejects, having deleted nothing, without presence.
+   */
+  async eraseUser(uid: string): Promise<number> {
+    await this.registry.closeUser(uid)
+    const erased = await this.options.store.eraseUser(uid)
+    await this.registry.closeUser(uid).catch((err: unknown) => {
+      this.options.logger.warn({ err, uid }, 'presence unavailable: connections bound during the erase left open elsewhere')
+    })
+    return erased
   }
 
   private onClusterEvent(event: ClusterEvent): void {

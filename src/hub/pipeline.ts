@@ -3,7 +3,8 @@
 // route (pushed to the recipient's connections here, handed to the other nodes it is bound on,
 // its delivered flag set to what happened, so the next bind pushes exactly what was missed).
 // A sender's messages keep their order through every step that can answer late (send-order.ts).
-// Pushes that other nodes ask this one to make come in here too (fromNode).
+// Pushes that other nodes ask this one to make come in here too (fromNode), and sends that
+// come from no connection (sendFrom: the admin's POST /admin/messages).
 import { performance } from 'node:perf_hooks'
 import type { Broker, ClusterEvent } from '../cluster/broker.js'
 import type { Presence } from '../cluster/presence.js'
@@ -42,6 +43,25 @@ export interface PipelineOptions {
   /** MULTI_DEVICE: a sender's other connections that asked for `carbons` get a copy of what it sends. */
   multiDevice: boolean
   fanOut: FanOut
+  /**
+   * A new message reached none of its recipient's connections, on any node: the seam for the
+   * offline webhook (issue 19, part 1). Called for WebSocket and server-side sends alike.
+   */
+  onUndelivered?: ((message: StoredMessage) => void) | undefined
+}
+
+/** What a send that no connection made gets back (sendFrom). */
+export interface SendOutcome {
+  mid: string
+  ts: number
+  /** True when (from, to, ref) was stored already: nothing new was stored or pushed. */
+  duplicate: boolean
+}
+
+/** The connection a send came from, and the reply slot its ack takes. */
+interface Origin {
+  session: Session
+  slot: number
 }
 
 export class MessagePipeline {
@@ -49,12 +69,10 @@ export class MessagePipeline {
 
   /** A `send` from a bound connection, validated: stored, acked in its reply slot, routed. */
   async send(session: Session, slot: number, from: string, frame: SendFrame): Promise<void> {
-    const { store, metrics } = this.options
     const to = frame.touid
     let result: AppendResult
     let delivered: boolean
     let entries: Sessions
-    let started = 0
     let turn: StoreTurn | null = null
     try {
       // The common case goes straight to the store, in this turn of the event loop.
@@ -66,16 +84,11 @@ export class MessagePipeline {
       }
       const state = this.recipientState(to, from, entries)
       delivered = state.delivered
-      started = performance.now()
-      // An empty ref is echoed but names no message: it cannot make a resend of anything.
-      const ref = frame.ref === '' ? undefined : frame.ref
-      const appended = store.append({ from, to, msg: frame.msg, ref, read: state.read, delivered })
+      const appended = this.append(from, frame, state)
       turn?.submitted()
       result = await appended
-      metrics?.storeWrite((performance.now() - started) / 1000, true)
     } catch (err) {
       turn?.submitted() // a store that threw at once must not hold this connection's next sends
-      if (started > 0) metrics?.storeWrite((performance.now() - started) / 1000, false)
       this.options.logger.error({ err, session: session.id, uid: from }, 'store append failed')
       this.options.replies.send(session, slot, Code.INTERNAL, 'send', 'internal error: message not stored, send again', { ref: frame.ref })
       return
@@ -87,8 +100,42 @@ export class MessagePipeline {
     this.options.replies.sendFrame(session, slot, ack)
     if (result.duplicate) return
     if (this.options.multiDevice && from !== to) this.carbon(session, stored)
-    const routing = this.route(session, slot, to, stored, entries, delivered)
+    const routing = this.route({ session, slot }, to, stored, entries, delivered)
     if (routing !== undefined) await routing
+  }
+
+  /**
+   * A `send` that no connection made (POST /admin/messages), validated as a frame is: the
+   * same lookup → append → route, outside every connection's order (two requests are not
+   * ordered; a connection's sends keep theirs). Resolves once stored and routed; rejects when
+   * the message was not stored.
+   */
+  async sendFrom(from: string, frame: SendFrame): Promise<SendOutcome> {
+    const to = frame.touid
+    const entries = await this.lookup(to)
+    const state = this.recipientState(to, from, entries)
+    const { message, duplicate } = await this.append(from, frame, state)
+    if (duplicate) return { mid: message.mid, ts: message.ts, duplicate }
+    // Sent on the user's behalf: every device of theirs that asked for carbons sees it.
+    if (this.options.multiDevice && from !== to) this.carbon(null, message)
+    await this.route(null, to, message, entries, state.delivered)
+    return { mid: message.mid, ts: message.ts, duplicate }
+  }
+
+  /** Stores a send, timed; `state` is what the lookup said of its recipient. */
+  private async append(from: string, frame: SendFrame, state: { read: boolean; delivered: boolean }): Promise<AppendResult> {
+    const { store, metrics } = this.options
+    const started = performance.now()
+    // An empty ref is echoed but names no message: it cannot make a resend of anything.
+    const ref = frame.ref === '' ? undefined : frame.ref
+    try {
+      const result = await store.append({ from, to: frame.touid, msg: frame.msg, ref, read: state.read, delivered: state.delivered })
+      metrics?.storeWrite((performance.now() - started) / 1000, true)
+      return result
+    } catch (err) {
+      metrics?.storeWrite((performance.now() - started) / 1000, false)
+      throw err
+    }
   }
 
   /**
@@ -139,28 +186,24 @@ export class MessagePipeline {
    * not miss the message (and seldom pushes it twice). A node asked to push sets the flag to
    * what happened there itself (fromNode).
    */
-  private route(
-    session: Session,
-    slot: number,
-    to: string,
-    message: StoredMessage,
-    before: Sessions,
-    storedDelivered: boolean,
-  ): Promise<void> | undefined {
-    const pushedHere = this.push(to, message, session, slot)
+  private route(origin: Origin | null, to: string, message: StoredMessage, before: Sessions, storedDelivered: boolean): Promise<void> | undefined {
+    const pushedHere = this.push(to, message, origin)
     // Sessions on other nodes seen before the write are still the places to push to; only
     // when there were none, look again: the recipient may have bound during the write.
     const entries = before.some((entry) => entry.node !== this.options.nodeId) ? before : this.presenceOf(to)
-    if (publishNow(session, entries)) {
-      this.settle(to, message, storedDelivered, pushedHere, this.publishElsewhere(to, message, entries, storedDelivered))
+    const publish = (list: Sessions | null): void => {
+      const published = list !== null && this.publishElsewhere(to, message, list, storedDelivered)
+      this.settle(to, message, storedDelivered, pushedHere, published)
+    }
+    // No connection, no order to keep: publish once the lookup answers.
+    if (origin === null) return Promise.resolve(entries).then(publish, () => publish(null))
+    if (publishNow(origin.session, entries)) {
+      publish(entries)
       return undefined
     }
     // A second lookup can answer after the next message's publish: it waits its turn, so
     // another node gets a sender's messages in order.
-    return publishTurn(session, entries, (list) => {
-      const published = list !== null && this.publishElsewhere(to, message, list, storedDelivered)
-      this.settle(to, message, storedDelivered, pushedHere, published)
-    })
+    return publishTurn(origin.session, entries, publish)
   }
 
   /**
@@ -173,6 +216,7 @@ export class MessagePipeline {
   private settle(to: string, message: StoredMessage, stored: boolean, pushedHere: boolean, published: boolean): void {
     const pushed = pushedHere || (published && stored)
     if (pushed !== stored) this.setDelivered(to, message.mid, pushed)
+    if (!pushedHere && !published) this.options.onUndelivered?.(message)
   }
 
   setDelivered(to: string, mid: string, delivered: boolean): void {
@@ -207,17 +251,17 @@ export class MessagePipeline {
    * one got it now; a connection still replaying its bind only holds it, and that replay may
    * yet be cut off, so it does not count (a duplicate at a later bind beats a loss), and one
    * whose peer has sent its close frame refuses it. A message to yourself waits on the sending
-   * connection for its own 204 (`originSlot`), which may wait for an earlier reply; held, it
+   * connection for its own 204 (`origin.slot`), which may wait for an earlier reply; held, it
    * does not count either.
    */
-  private push(uid: string, message: StoredMessage, origin: Session | null = null, originSlot = -1): boolean {
+  private push(uid: string, message: StoredMessage, origin: Origin | null = null): boolean {
     const targets = this.options.local.of(uid)
     if (targets === undefined) return false
     const data = encodeFrame(messageFrame(message, false))
     let pushed = 0
     for (const target of targets) {
       if (target.held !== null) target.hold(message, data)
-      else if (target === origin ? target.sendAfterReply(originSlot, data) : target.send(data)) pushed++
+      else if (target === origin?.session ? target.sendAfterReply(origin.slot, data) : target.send(data)) pushed++
     }
     if (pushed === 0) return false
     this.options.metrics?.frameOut('send', Code.MESSAGE, pushed)
@@ -245,7 +289,7 @@ export class MessagePipeline {
    * recipient does (a 200 with `uid` = the sender, `touid` = the peer, the same mid), here at
    * once and on the other nodes presence places them on.
    */
-  private carbon(origin: Session, message: StoredMessage): void {
+  private carbon(origin: Session | null, message: StoredMessage): void {
     const { fanOut, metrics } = this.options
     const sent = fanOut.toLocal(message.from, Feature.carbons, () => encodeFrame(messageFrame(message, false)), origin, message)
     if (sent > 0) metrics?.frameOut('send', Code.MESSAGE, sent)

@@ -11,6 +11,8 @@ import type { HubMetrics } from './hub-metrics.js'
 import type { LocalSessions } from './local-sessions.js'
 import { Session, type Connection, type SendLimit, type SessionInfo } from './session.js'
 
+const ERASED_REASON = 'user erased by an administrator'
+
 export interface RegistryOptions {
   presence: Presence
   broker: Broker
@@ -136,7 +138,8 @@ export class Registry {
     if (event.reason === 'replaced') {
       this.options.local.remove(session)
       this.replace(session)
-    } else this.kick(session.id)
+    } else if (event.reason === 'erased') this.evict(session, Close.ERASED, ERASED_REASON)
+    else this.kick(session.id)
   }
 
   /**
@@ -214,6 +217,25 @@ export class Registry {
     if (entry === undefined) return false
     await this.options.broker.publish(entry.node, { kind: 'close', sessionId: id, reason: 'kicked' })
     return true
+  }
+
+  /**
+   * Closes every connection of `uid`, on every node (4003): the user is being erased.
+   * Resolves with how many there were. Sessions on other nodes are asked to close through
+   * the broker, as a kick is; without presence only this node's are closed (and it throws).
+   */
+  async closeUser(uid: string): Promise<number> {
+    let closed = 0
+    for (const session of [...(this.options.local.of(uid) ?? [])]) {
+      this.evict(session, Close.ERASED, ERASED_REASON)
+      closed++
+    }
+    const elsewhere = (await this.options.presence.sessionsOf(uid)).filter((entry) => entry.node !== this.options.nodeId)
+    for (const entry of elsewhere) {
+      const heard = await this.options.broker.publish(entry.node, { kind: 'close', sessionId: entry.id, reason: 'erased' })
+      if (heard) closed++
+    }
+    return closed
   }
 
   /** The last step of a shutdown: tells every client and closes it (1001). */

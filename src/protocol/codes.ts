@@ -68,4 +68,6 @@ export const Close = {
   TRY_AGAIN_LATER: 1013,
   REPLACED: 4009,
   KICKED: 4001,
+  /** The user was erased (DELETE /admin/users/:uid): every message to or from them is gone. */
+  ERASED: 4003,
 } as const

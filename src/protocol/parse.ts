@@ -44,13 +44,20 @@ export function parseFrame(data: string): ParseResult {
   if (!Object.hasOwn(validators, type)) {
     return fail(Code.UNKNOWN_TYPE, echoType, ref, `type: unknown type, expected ${TYPE_LIST}`)
   }
-  const validator = validators[type as ClientFrameType]
-  if (!validator.Check(value)) {
-    const first = validator.Errors(value).First()
-    const field = first?.path.slice(1) || 'frame'
-    return fail(Code.BAD_FRAME, echoType, ref, `${field}: ${first === undefined ? 'invalid' : describe(first)}`)
-  }
+  const refusal = schemaRefusal(validators[type as ClientFrameType], value)
+  if (refusal !== null) return fail(Code.BAD_FRAME, echoType, ref, refusal)
   return { ok: true, frame: value as ClientFrame }
+}
+
+/**
+ * Why `value` fails the schema (`field: what is wrong`, the first violation), or null when it
+ * passes: the text of a frame's 400, and of POST /admin/messages' (`whole` names the value).
+ */
+export function schemaRefusal(check: TypeCheck<TSchema>, value: unknown, whole = 'frame'): string | null {
+  if (check.Check(value)) return null
+  const first = check.Errors(value).First()
+  const field = first?.path.slice(1) || whole
+  return `${field}: ${first === undefined ? 'invalid' : describe(first)}`
 }
 
 function fail(code: Code, type: string, ref: string | undefined, msg: string): ParseResult {
@@ -91,4 +98,12 @@ export function charLength(text: string, limit: number): number {
   let count = 0
   for (const _ of text) count++
   return count
+}
+
+/**
+ * Why `msg` is refused for its length (code 413), or null when it is not too long: the one
+ * check of a WebSocket `send` and of POST /admin/messages.
+ */
+export function lengthRefusal(msg: string, max: number): string | null {
+  return charLength(msg, max) > max ? `msg: longer than ${max} characters` : null
 }

@@ -2,7 +2,7 @@
 // them and the code that reads them.
 import { Type } from '@sinclair/typebox'
 import { PREVIEW_LENGTH } from './preview.js'
-import { Mid } from './schemas.js'
+import { Mid, Ref, SendFrame, Uid } from './schemas.js'
 
 /** Every HTTP error's body; the errors themselves are declared in plugins/http-errors.ts. */
 export const ErrorResponse = Type.Object(
@@ -29,7 +29,7 @@ const LastMessage = Type.Object(
   { $id: 'LastMessage' },
 )
 
-const HistoryEntry = Type.Object(
+export const HistoryEntry = Type.Object(
   {
     mid: Mid,
     from: Type.String(),
@@ -67,3 +67,25 @@ export const HistoryResponse = Type.Object({
   messages: Type.Array(HistoryEntry),
   nextBefore: Type.Union([Mid, Type.Null()], { description: 'pass as `before` for the next (older) page; null at the end' }),
 })
+
+/**
+ * POST /admin/messages: a `send` frame on `from`'s behalf. The fields are the frame's own
+ * schemas, so the checks are the frame's (and MAX_MESSAGE_LENGTH: parse.ts lengthRefusal).
+ */
+export const ServerSendBody = Type.Object(
+  {
+    from: Uid,
+    to: SendFrame.properties.touid,
+    msg: SendFrame.properties.msg,
+    ref: Type.Optional(Ref),
+  },
+  { description: 'A message sent by the server on behalf of `from`, as if `from` had sent a `send` frame.' },
+)
+
+export const ServerSendResponse = Type.Object({
+  mid: Mid,
+  ts: Type.Integer({ description: 'server time the message was stored, ms since epoch' }),
+})
+
+/** The content type of an export: one HistoryEntry per line. */
+export const NDJSON = 'application/x-ndjson'

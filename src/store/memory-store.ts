@@ -225,6 +225,55 @@ export class MemoryMessageStore implements MessageStore {
     return out
   }
 
+  async userMessages(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
+    const after = Number(afterMid)
+    // Each conversation's first `limit` after the cursor; the page is the first `limit` of all.
+    const seqs: number[] = []
+    for (const peer of this.peersOf(uid)) {
+      const pair = this.pairSeqs(uid, peer)
+      const start = firstAfter(pair, after)
+      for (let i = start; i < pair.length && i < start + limit; i++) seqs.push(pair[i]!)
+    }
+    return seqs
+      .sort((a, b) => a - b)
+      .slice(0, limit)
+      .map((seq) => this.view(seq))
+  }
+
+  /** At once: the memory store has no other work to let through, and no disk to wait for. */
+  async eraseUser(uid: string): Promise<number> {
+    let erased = 0
+    for (const peer of this.peersOf(uid)) {
+      const low = uid < peer ? uid : peer
+      const high = uid < peer ? peer : uid
+      const pair = lookup(this.byPair, low, high) ?? NONE
+      for (const seq of pair) this.text[seq - 1] = '' // the slot stays, its text goes
+      erased += pair.length
+      this.byPair.get(low)?.delete(high)
+      if (this.byPair.get(low)?.size === 0) this.byPair.delete(low)
+      if (peer === uid) continue
+      // The peer's side: the messages from uid, the conversation, its read mark, its refs.
+      const received = this.byRecipient.get(peer)
+      if (received !== undefined) {
+        const kept = received.filter((seq) => this.from[seq - 1] !== uid)
+        if (kept.length > 0) this.byRecipient.set(peer, kept)
+        else this.byRecipient.delete(peer)
+      }
+      const order = this.recent.get(peer)
+      if (order !== undefined) {
+        order.splice(firstAfter(order, pair[pair.length - 1]! - 1), 1)
+        if (order.length === 0) this.recent.delete(peer)
+      }
+      this.readMarks.get(peer)?.delete(uid)
+      this.byRef.get(peer)?.delete(uid)
+    }
+    this.byRecipient.delete(uid)
+    this.recent.delete(uid)
+    this.readMarks.delete(uid)
+    this.byRef.delete(uid)
+    return erased
+  }
+
   async purgeBefore(ts: number): Promise<number> {
     let removed = 0
     const keep = (seq: number): boolean => this.ts[seq - 1]! >= ts
@@ -272,6 +321,11 @@ export class MemoryMessageStore implements MessageStore {
     if (known !== undefined) return known
     this.uids.set(uid, uid)
     return uid
+  }
+
+  /** The peers `uid` has a conversation with (themselves too, for messages to self). */
+  private peersOf(uid: string): string[] {
+    return (this.recent.get(uid) ?? NONE).map((seq) => (this.from[seq - 1] === uid ? this.to[seq - 1]! : this.from[seq - 1]!))
   }
 
   private pairSeqs(a: string, b: string): readonly number[] {

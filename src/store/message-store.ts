@@ -3,6 +3,25 @@
 import type { StoredMessage } from '../protocol/message.js'
 import type { Preview } from '../protocol/preview.js'
 
+/** Rows an erase deletes per statement (and, in the SQL stores, per transaction). */
+export const ERASE_CHUNK = 1000
+
+/**
+ * Every message to or from `uid`, oldest first (by mid), a page of `pageSize` at a time.
+ * Each page after the first waits a turn of the event loop: a store that reads synchronously
+ * (SQLite) answers at once, and a reader that takes every page at once (a socket whose kernel
+ * buffer has room) would otherwise run the whole export in one turn, holding up everything else.
+ */
+export async function* userPages(store: MessageStore, uid: string, pageSize: number): AsyncGenerator<StoredMessage[]> {
+  let after = '0'
+  for (;;) {
+    const page = await store.userMessages(uid, after, pageSize)
+    if (page.length > 0) yield page
+    if (page.length < pageSize) return
+    after = page[page.length - 1]!.mid
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+}
 
 export interface NewMessage {
   from: string
@@ -101,6 +120,21 @@ export interface MessageStore {
 
   /** Messages between `uid` and `peer` with mid < `before` (or the newest), newest first. */
   history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]>
+
+  /**
+   * Messages to or from `uid` with mid > `afterMid`, ascending, at most `limit`: one page of
+   * the user's export (userPages walks them). Reads a page's worth, however many there are.
+   */
+  userMessages(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]>
+
+  /**
+   * Erases `uid`: deletes every message to or from them, and their refs with them (a later
+   * send with such a ref stores a new message), and the read state of their conversations on
+   * both sides. The peers' unread counts and conversation lists no longer show those messages.
+   * Works a chunk at a time (ERASE_CHUNK rows), letting other work run between chunks;
+   * resolves with how many messages went. Idempotent: a second erase deletes nothing.
+   */
+  eraseUser(uid: string): Promise<number>
 
   /** Deletes messages stored before `ts` (ms since epoch); resolves with how many went. */
   purgeBefore(ts: number): Promise<number>

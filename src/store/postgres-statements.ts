@@ -105,6 +105,20 @@ export function statements(schema: string) {
     // The write batches' lock: a purge's trigger and a batch's then never update the same
     // conversation rows in opposite orders (a deadlock).
     lockSeq: q('lock_seq', `SELECT v FROM ${s}.duet_seq FOR UPDATE`),
+    // A user's export, one page: both directions, oldest first. The received half reads the
+    // (recipient, mid) index in order; the sent half has no (sender, mid) index (one more
+    // per insert) and sorts the user's sent messages after the cursor to take the first.
+    userMessages: q(
+      'user_messages',
+      `(SELECT ${cols} FROM ${T} WHERE recipient = $1 AND mid > $2 ORDER BY mid LIMIT $3)
+       UNION ALL
+       (SELECT ${cols} FROM ${T} WHERE sender = $1 AND recipient <> $1 AND mid > $2 ORDER BY mid LIMIT $3)
+       ORDER BY mid LIMIT $3`,
+    ),
+    // An erase, a chunk at a time: the messages to the user, then from them. The conversation
+    // list follows by its delete trigger.
+    eraseReceived: q('erase_received', `DELETE FROM ${T} WHERE mid IN (SELECT mid FROM ${T} WHERE recipient = $1 LIMIT $2)`),
+    eraseSent: q('erase_sent', `DELETE FROM ${T} WHERE mid IN (SELECT mid FROM ${T} WHERE sender = $1 LIMIT $2)`),
     purgeChunk: q(
       'purgeChunk',
       `DELETE FROM ${T} WHERE mid IN (SELECT mid FROM ${T} WHERE ts < $1 ORDER BY mid LIMIT $2)`,

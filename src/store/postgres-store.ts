@@ -4,10 +4,10 @@
 // time cluster-wide: mids are handed out in commit order (a `since` replay never skips a
 // late commit), and two batches can never deadlock on message rows.
 import pg from 'pg'
-import type { PoolClient } from 'pg'
+import type { PoolClient, QueryConfig } from 'pg'
 import type { StoredMessage } from '../protocol/message.js'
 import { preview } from '../protocol/preview.js'
-import type { AppendResult, ConversationSummary, MessageStore, NewMessage, PeerMarks } from './message-store.js'
+import { ERASE_CHUNK, type AppendResult, type ConversationSummary, type MessageStore, type NewMessage, type PeerMarks } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migratePostgres } from './migrations/postgres.js'
 import type { Logger } from '../logger.js'
@@ -178,22 +178,42 @@ export class PostgresMessageStore implements MessageStore {
     return rows.map(toMessage)
   }
 
+  async userMessages(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
+    const values = [uid, String(midBound(afterMid)), limit]
+    const { rows } = await this.pool.query<MessageRow>({ ...this.sql.userMessages, values })
+    return rows.map(toMessage)
+  }
+
+  async eraseUser(uid: string): Promise<number> {
+    // A transaction per chunk keeps each one's row locks short, as a purge does.
+    let erased = 0
+    for (const statement of [this.sql.eraseReceived, this.sql.eraseSent]) {
+      for (;;) {
+        const changes = await this.deleteChunk({ ...statement, values: [uid, ERASE_CHUNK] })
+        erased += changes
+        if (changes < ERASE_CHUNK) break
+      }
+    }
+    return erased
+  }
+
   async purgeBefore(ts: number): Promise<number> {
     // Chunks keep each transaction, and the row locks it holds, short.
     let removed = 0
     for (;;) {
-      const changes = await this.purgeChunk(ts)
+      const changes = await this.deleteChunk({ ...this.sql.purgeChunk, values: [ts, PURGE_CHUNK] })
       removed += changes
       if (changes < PURGE_CHUNK || this.closed) return removed
     }
   }
 
-  private async purgeChunk(ts: number): Promise<number> {
+  /** One delete statement in a transaction of its own, behind the write batches' lock. */
+  private async deleteChunk(query: QueryConfig): Promise<number> {
     const client = await this.pool.connect()
     try {
       await client.query('BEGIN')
       await client.query(this.sql.lockSeq)
-      const result = await client.query({ ...this.sql.purgeChunk, values: [ts, PURGE_CHUNK] })
+      const result = await client.query(query)
       await client.query('COMMIT')
       client.release()
       return result.rowCount ?? 0

@@ -16,6 +16,7 @@ export const PURGE_CHUNK = 1000
 export const T = 'duet_messages'
 export const MARKS = 'duet_read_marks'
 export const PAIR_INDEX = 'duet_messages_recipient_pair'
+const CONVERSATIONS = 'duet_conversations'
 // The distinct senders of messages to @uid, a seek each (SQLite does no skip-scan here on its
 // own). since and headMid walk the recipient pair index sender by sender, so that inserts need
 // no (recipient, mid) index (migration 3): they cost a seek or two per conversation partner.
@@ -133,6 +134,29 @@ export function prepareStatements(db: Database.Database) {
     // After a purge: the marks of conversations with no message left go too.
     purgeMarks: db.prepare(
       `DELETE FROM ${MARKS} WHERE NOT EXISTS (SELECT 1 FROM ${T} WHERE recipient = owner AND sender = peer)`,
+    ),
+    // A user's export, one page: each conversation and direction by its first mid after
+    // @after (from the conversation list: a seek per partner, not a sort of every message),
+    // then read a few at a time by sinceMids.
+    exportFirsts: db.prepare<{ uid: string; after: bigint }, { recipient: string; sender: string; first: number }>(
+      `WITH firsts(recipient, sender, first) AS MATERIALIZED (
+         SELECT @uid, c.peer,
+           (SELECT min(mid) FROM ${T} INDEXED BY ${PAIR_INDEX} WHERE recipient = @uid AND sender = c.peer AND mid > @after)
+         FROM ${CONVERSATIONS} c WHERE c.owner = @uid
+         UNION ALL
+         SELECT c.peer, @uid,
+           (SELECT min(mid) FROM ${T} INDEXED BY ${PAIR_INDEX} WHERE recipient = c.peer AND sender = @uid AND mid > @after)
+         FROM ${CONVERSATIONS} c WHERE c.owner = @uid AND c.peer <> @uid)
+       SELECT recipient, sender, first FROM firsts WHERE first IS NOT NULL ORDER BY first`,
+    ),
+    // An erase, a chunk at a time: the mids as a JSON array. The conversation list follows by
+    // its delete trigger.
+    eraseMids: db.prepare<[string]>(`DELETE FROM ${T} WHERE mid IN (SELECT value FROM json_each(?))`),
+    // Before the messages go (the conversation list names the peers): the user's read marks,
+    // and the peers' marks of their conversations with the user.
+    eraseMarks: db.prepare<{ uid: string }>(
+      `DELETE FROM ${MARKS} WHERE owner = @uid
+         OR (owner IN (SELECT peer FROM ${CONVERSATIONS} WHERE owner = @uid) AND peer = @uid)`,
     ),
     ping: db.prepare('SELECT 1'),
   }

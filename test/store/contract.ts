@@ -3,7 +3,7 @@
 import t from 'tap'
 import type { StoredMessage } from '../../src/protocol/message.js'
 import { PREVIEW_LENGTH } from '../../src/protocol/preview.js'
-import type { MessageStore, NewMessage } from '../../src/store/message-store.js'
+import { ERASE_CHUNK, type MessageStore, type NewMessage } from '../../src/store/message-store.js'
 
 export type MakeStore = () => Promise<MessageStore>
 export type DestroyStore = (store: MessageStore) => Promise<void>
@@ -518,6 +518,85 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       }
       t.equal(stored, total, 'every append stored once')
       t.equal(changedByMarkRead, unreadAtInsert - unreadTotal, 'markRead counts add up')
+    })
+
+    t.test('userMessages pages every message to or from a user, oldest first', async (t) => {
+      const store = await open(t)
+      const expected: string[] = []
+      for (let i = 0; i < 7; i++) {
+        expected.push((await store.append(msg('a', `p${i % 3}`, { msg: `out${i}` }))).message.mid)
+        await store.append(msg('x', 'y', { msg: `other${i}` })) // not a's
+        expected.push((await store.append(msg(`p${i % 2}`, 'a', { msg: `in${i}` }))).message.mid)
+      }
+      expected.push((await store.append(msg('a', 'a', { msg: 'note' }))).message.mid)
+      const all = await store.userMessages('a', '0', 100)
+      t.same(mids(all), expected, 'both directions, self-messages once, in mid order')
+      t.match(all[0], { mid: expected[0], from: 'a', to: 'p0', msg: 'out0', ts: Number, read: false })
+      const walked: string[] = []
+      let after = '0'
+      for (;;) {
+        const page = await store.userMessages('a', after, 4)
+        walked.push(...mids(page))
+        if (page.length < 4) break
+        after = page[page.length - 1]!.mid
+      }
+      t.same(walked, expected, 'pages of 4 from each last mid')
+      t.same(await store.userMessages('nobody', '0', 10), [])
+    })
+
+    t.test('eraseUser deletes every message to or from the user, and nothing else', async (t) => {
+      const store = await open(t)
+      await store.append(msg('a', 'b', { ref: 'r1' }))
+      await store.append(msg('b', 'a', { ref: 'r2' }))
+      await store.append(msg('a', 'a'))
+      await store.append(msg('c', 'a'))
+      const kept = await store.append(msg('b', 'c', { msg: 'kept' }))
+      const bc = await store.append(msg('c', 'b', { msg: 'b and c' }))
+      await store.append(msg('a', 'b', { msg: 'newest' }))
+      await store.markRead('a', 'b')
+      await store.markRead('b', 'a')
+      t.equal(await store.unreadCount('b', 'a'), 0)
+      await store.append(msg('a', 'b'))
+      t.equal(await store.unreadCount('b', 'a'), 1)
+
+      t.equal(await store.eraseUser('a'), 6)
+      t.same(await store.userMessages('a', '0', 100), [])
+      t.same(await store.since('a', '0', 100), [])
+      t.equal(await store.headMid('a'), '0')
+      t.same(await allConversations(store, 'a'), [])
+      t.same(await store.history('b', 'a', null, 10), [])
+      t.equal(await store.unreadCount('b', 'a'), 0, "the peer's unread count forgets them")
+      t.same(
+        (await allConversations(store, 'b')).map((c) => [c.peer, c.lastMessage.mid, c.unread]),
+        [['c', bc.message.mid, 1]],
+        "the peer's conversation list forgets them",
+      )
+      t.same(mids(await store.history('b', 'c', null, 10)), [bc.message.mid, kept.message.mid])
+      t.same(
+        (await store.undelivered('b', 10)).map((m) => m.from),
+        ['c'],
+        'what the peer has yet to get is theirs only',
+      )
+
+      const again = await store.append(msg('a', 'b', { ref: 'r1' }))
+      t.equal(again.duplicate, false, 'an erased ref is new again')
+      t.equal((await store.append(msg('b', 'a', { ref: 'r2' }))).duplicate, false)
+      t.equal(await store.unreadCount('b', 'a'), 1, 'a message after the erase counts as usual')
+      t.equal(await store.eraseUser('a'), 2)
+      t.equal(await store.eraseUser('a'), 0, 'idempotent')
+      t.equal(await store.eraseUser('nobody'), 0)
+    })
+
+    t.test('eraseUser works through histories longer than a chunk', async (t) => {
+      const store = await open(t)
+      const writes: Array<Promise<unknown>> = []
+      for (let i = 0; i < ERASE_CHUNK + 150; i++) writes.push(store.append(msg(i % 2 === 0 ? 'big' : `q${i % 5}`, i % 2 === 0 ? `q${i % 5}` : 'big')))
+      const other = await store.append(msg('q1', 'q2', { msg: 'stays' }))
+      await Promise.all(writes)
+      t.equal(await store.eraseUser('big'), ERASE_CHUNK + 150)
+      t.same(await store.userMessages('big', '0', 10), [])
+      for (let i = 0; i < 5; i++) t.same((await allConversations(store, `q${i}`)).map((c) => c.peer), i === 1 ? ['q2'] : i === 2 ? ['q1'] : [])
+      t.same(mids(await store.history('q1', 'q2', null, 10)), [other.message.mid])
     })
 
     t.test('ping resolves', async (t) => {
