@@ -18,8 +18,8 @@ import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js
 
 /** Codes after which reconnecting would only repeat the failure or fight another tab. */
 const FATAL_CODES: ReadonlySet<number> = new Set([Code.AUTH_FAILED, Code.REPLACED])
-/** Close codes that mean: do not come back. */
-const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([Close.REPLACED, Close.POLICY_VIOLATION])
+/** Close codes that mean: do not come back (replaced, abuse, the user erased). */
+const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([Close.REPLACED, Close.POLICY_VIOLATION, Close.ERASED])
 /** How many mids the duplicate filter remembers. */
 const SEEN_LIMIT = 10_000
 const TYPING_INTERVAL_MS = 3000

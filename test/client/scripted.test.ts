@@ -95,6 +95,19 @@ t.test('send errors reject with the code; close rejects what is left', async (t)
   t.equal(client.state, 'closed')
 })
 
+t.test('close 4003 (the user was erased) is final: no reconnect', async (t) => {
+  const { client, socket } = await boundClient()
+  const errors: DuetError[] = []
+  client.on('error', (e) => errors.push(e))
+  const before = FakeSocket.instances.length
+  const closed = client.once('state')
+  socket.close(4003, 'user erased by an administrator')
+  t.equal(await closed, 'closed')
+  t.same(errors.map((e) => e.code), [0], 'one error, the client closed')
+  await new Promise(setImmediate)
+  t.equal(FakeSocket.instances.length, before, 'no new socket')
+})
+
 t.test('409 (replaced) and 406 (auth) are final: no reconnect', async (t) => {
   const { client, socket } = await boundClient()
   const errors: DuetError[] = []
