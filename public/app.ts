@@ -96,6 +96,10 @@ async function start(uid: string, token: string | undefined): Promise<void> {
   client.on('presence', presenceChanged)
   client.on('bound', (info) => {
     hideBanner() // whatever went wrong before, the connection is back
+    if (info.maxMessageLength !== undefined) {
+      limits.maxMessageLength = info.maxMessageLength
+      updateComposer()
+    }
     followPresence(current)
     // After a reconnect the list may be stale; after a reset the thread is too.
     void refreshConversations()

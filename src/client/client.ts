@@ -256,6 +256,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
       return
     }
     const info: BoundInfo = { uid: frame.uid, mid: frame.mid ?? '0', reset: frame.reset === true, features: this.signals.bound(frame) }
+    if (typeof frame.maxMessageLength === 'number' && frame.maxMessageLength > 0) info.maxMessageLength = frame.maxMessageLength
     if (info.reset) this.seen.clear()
     // Only adopt the server's head when we have no position, or ours is unknown to it:
     // otherwise a drop during the replay that follows would skip the rest of it.

@@ -58,6 +58,8 @@ export interface BoundInfo {
   reset: boolean
   /** The features the server accepted ([] from a server without them, or when none were asked for). */
   features: Feature[]
+  /** The longest message the server takes, in characters: told when features were asked for. */
+  maxMessageLength?: number
 }
 
 /** A receipt (feature `receipts`): every message you sent `peer` with a mid ≤ `mid` is delivered, or read. */

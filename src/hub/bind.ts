@@ -31,6 +31,8 @@ const maxMid = (a: string, b: string): string => (a.length !== b.length ? (a.len
 
 export interface BindOptions {
   store: MessageStore
+  /** MAX_MESSAGE_LENGTH, told to clients that asked for features. */
+  maxMessageLength: number
   logger: Logger
   metrics?: HubMetrics | undefined
   /** Checks the bind token; absent or null = open mode, bind trusts `uid`. */
@@ -108,7 +110,11 @@ export class Binder {
     bound.mid = head
     if (reset) bound.reset = true
     // Only when asked for: a seed client's 201 stays byte for byte what it always was.
-    if (features !== undefined) bound.features = features
+    if (features !== undefined) {
+      bound.features = features
+      // A client that speaks the extensions can also size its composer before a 413 teaches it.
+      bound.maxMessageLength = this.options.maxMessageLength
+    }
     this.options.replies.sendFrame(session, slot, bound)
     session.signalsOn = true
 

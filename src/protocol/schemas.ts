@@ -141,6 +141,9 @@ export const ServerFrame = Type.Object(
     features: Type.Optional(
       Type.Array(Type.String(), { description: 'on 201, only when the bind asked for features: the ones accepted, in the order asked' }),
     ),
+    maxMessageLength: Type.Optional(
+      Type.Integer({ description: 'on 201, only when the bind asked for features: the longest `msg` the server takes, in characters (MAX_MESSAGE_LENGTH)' }),
+    ),
   },
   { $id: 'ServerFrame', description: 'Every server frame carries the six seed fields.' },
 )

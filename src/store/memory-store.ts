@@ -6,37 +6,10 @@
 import type { StoredMessage } from '../protocol/message.js'
 import { preview } from '../protocol/preview.js'
 import type { AppendResult, ConversationSummary, MessageStore, NewMessage, PeerMarks } from './message-store.js'
+import { firstAfter, listFor, lookup, NONE, put, RecentConversations, type TwoLevel } from './memory-index.js'
 
 const READ = 1
 const DELIVERED = 2
-
-// Two-level maps rather than one keyed by a joined string: a send then builds no key string
-// (and hashes none); the ids from the parsed frame are looked up as they are.
-type TwoLevel<T> = Map<string, Map<string, T>>
-
-function lookup<T>(map: TwoLevel<T>, a: string, b: string): T | undefined {
-  return map.get(a)?.get(b)
-}
-
-function put<T>(map: TwoLevel<T>, a: string, b: string, value: T): void {
-  let inner = map.get(a)
-  if (inner === undefined) map.set(a, (inner = new Map()))
-  inner.set(b, value)
-}
-
-/** Index of the first seq in ascending `seqs` greater than `after`. */
-function firstAfter(seqs: readonly number[], after: number): number {
-  let lo = 0
-  let hi = seqs.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (seqs[mid]! <= after) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
-const NONE: readonly number[] = []
 
 export class MemoryMessageStore implements MessageStore {
   readonly kind = 'memory'
@@ -53,12 +26,8 @@ export class MemoryMessageStore implements MessageStore {
   private readonly byRecipient = new Map<string, number[]>()
   /** Seqs of each pair, both directions, ascending: keyed (lower uid, higher uid). */
   private readonly byPair: TwoLevel<number[]> = new Map()
-  /**
-   * Each user's conversations by last activity: the newest seq of each, ascending. A message
-   * moves its conversation to the end, usually from the end (a chat going on: one pop), so a
-   * page of the list is a binary search and `limit` steps back, however many there are.
-   */
-  private readonly recent = new Map<string, number[]>()
+  /** Each user's conversations by last activity (memory-index.ts). */
+  private readonly recent = new RecentConversations()
   /** owner -> peer -> seq: every message from peer to owner up to it is read (unread ones come after). */
   private readonly readMarks: TwoLevel<number> = new Map()
   /**
@@ -87,8 +56,8 @@ export class MemoryMessageStore implements MessageStore {
     const previous = pair?.[pair.length - 1]
     if (pair !== undefined) pair.push(seq)
     else put(this.byPair, low, high, [seq])
-    this.moveToFront(from, previous, seq)
-    if (to !== from) this.moveToFront(to, previous, seq)
+    this.recent.moved(from, previous, seq)
+    if (to !== from) this.recent.moved(to, previous, seq)
     if (input.ref !== undefined) {
       if (refs !== undefined) refs.set(input.ref, seq)
       else put(this.byRef, from, to, new Map([[input.ref, seq]]))
@@ -139,7 +108,7 @@ export class MemoryMessageStore implements MessageStore {
 
   /** The peers (not `uid` itself) of `uid`'s conversations with a message above `after`. */
   private peersAfter(uid: string, after: number): string[] {
-    const order = this.recent.get(uid) ?? NONE
+    const order = this.recent.of(uid)
     const peers: string[] = []
     for (let i = order.length - 1; i >= 0 && order[i]! > after; i--) {
       const seq = order[i]!
@@ -196,7 +165,7 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
-    const order = this.recent.get(uid) ?? NONE
+    const order = this.recent.of(uid)
     const out: ConversationSummary[] = []
     // Back from the newest seq below `before`.
     const start = before === null ? order.length : firstAfter(order, Number(before) - 1)
@@ -259,16 +228,12 @@ export class MemoryMessageStore implements MessageStore {
         if (kept.length > 0) this.byRecipient.set(peer, kept)
         else this.byRecipient.delete(peer)
       }
-      const order = this.recent.get(peer)
-      if (order !== undefined) {
-        order.splice(firstAfter(order, pair[pair.length - 1]! - 1), 1)
-        if (order.length === 0) this.recent.delete(peer)
-      }
+      this.recent.remove(peer, pair[pair.length - 1]!)
       this.readMarks.get(peer)?.delete(uid)
       this.byRef.get(peer)?.delete(uid)
     }
     this.byRecipient.delete(uid)
-    this.recent.delete(uid)
+    this.recent.forget(uid)
     this.readMarks.delete(uid)
     this.byRef.delete(uid)
     return erased
@@ -296,7 +261,7 @@ export class MemoryMessageStore implements MessageStore {
       }
       if (byHigh.size === 0) this.byPair.delete(low)
     }
-    this.rebuildRecent()
+    this.recent.rebuild(this.byPair)
     for (const [sender, byRecipient] of this.byRef) {
       for (const [recipient, refs] of byRecipient) {
         for (const [ref, seq] of refs) if (!keep(seq)) refs.delete(ref)
@@ -325,7 +290,7 @@ export class MemoryMessageStore implements MessageStore {
 
   /** The peers `uid` has a conversation with (themselves too, for messages to self). */
   private peersOf(uid: string): string[] {
-    return (this.recent.get(uid) ?? NONE).map((seq) => (this.from[seq - 1] === uid ? this.to[seq - 1]! : this.from[seq - 1]!))
+    return this.recent.of(uid).map((seq) => (this.from[seq - 1] === uid ? this.to[seq - 1]! : this.from[seq - 1]!))
   }
 
   private pairSeqs(a: string, b: string): readonly number[] {
@@ -365,33 +330,4 @@ export class MemoryMessageStore implements MessageStore {
     }
     return { delivered: String(delivered), read: String(read) }
   }
-
-  /** `owner`'s conversation whose newest seq was `previous` (undefined: a new one) now has `seq`. */
-  private moveToFront(owner: string, previous: number | undefined, seq: number): void {
-    const order = listFor(this.recent, owner)
-    if (previous !== undefined) {
-      if (order[order.length - 1] === previous) order.pop()
-      else order.splice(firstAfter(order, previous - 1), 1)
-    }
-    order.push(seq)
-  }
-
-  /** After a purge: every conversation's newest seq, from the pairs that are left. */
-  private rebuildRecent(): void {
-    this.recent.clear()
-    for (const [low, byHigh] of this.byPair) {
-      for (const [high, seqs] of byHigh) {
-        const newest = seqs[seqs.length - 1]!
-        listFor(this.recent, low).push(newest)
-        if (high !== low) listFor(this.recent, high).push(newest)
-      }
-    }
-    for (const order of this.recent.values()) order.sort((a, b) => a - b)
-  }
-}
-
-function listFor<T>(map: Map<string, T[]>, key: string): T[] {
-  let list = map.get(key)
-  if (!list) map.set(key, (list = []))
-  return list
 }

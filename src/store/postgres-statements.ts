@@ -1,9 +1,12 @@
-// The PostgreSQL store's SQL, named so each statement is prepared once per connection, and
-// the row it reads. Exported whole for the tests that EXPLAIN it.
+// The PostgreSQL store's SQL, named so each statement is prepared once per connection, the
+// row it reads, the writes its batches carry and the schema it lives in. The SQL is exported
+// whole for the tests that EXPLAIN it.
 import type { QueryConfig } from 'pg'
 import type { StoredMessage } from '../protocol/message.js'
 import { PREVIEW_LENGTH } from '../protocol/preview.js'
+import type { AppendResult, NewMessage } from './message-store.js'
 import { quoteIdent } from './migrations/postgres.js'
+import type { QueuedWrite } from './write-batcher.js'
 
 export interface MessageRow {
   mid: string
@@ -128,4 +131,50 @@ export function statements(schema: string) {
 
 export function toMessage(row: MessageRow): StoredMessage {
   return { mid: row.mid, from: row.sender, to: row.recipient, msg: row.msg, ts: Number(row.ts), read: row.read }
+}
+
+/** The writes a batch carries, each settled when its transaction commits. */
+export interface AppendWrite extends QueuedWrite {
+  kind: 'append'
+  input: NewMessage
+  resolve(result: AppendResult): void
+}
+interface MarkReadWrite extends QueuedWrite {
+  kind: 'markRead'
+  uid: string
+  peer: string
+  resolve(changed: number): void
+}
+interface MarkDeliveredWrite extends QueuedWrite {
+  /** Exactly these mids become delivered. */
+  kind: 'markDelivered'
+  uid: string
+  mids: string[]
+  resolve(): void
+}
+interface SetDeliveredWrite extends QueuedWrite {
+  /** Exactly `mid`, to `delivered`. */
+  kind: 'setDelivered'
+  uid: string
+  mid: string
+  delivered: boolean
+  resolve(): void
+}
+export type PgWrite = AppendWrite | MarkReadWrite | MarkDeliveredWrite | SetDeliveredWrite
+
+/** The URL without its `schema` parameter, and the schema: the option, the parameter, or public. */
+export function resolveSchema(url: string, schema: string | undefined): { url: string; schema: string } {
+  let fromUrl: string | null = null
+  let cleanUrl = url
+  if (URL.canParse(url)) {
+    const parsed = new URL(url)
+    fromUrl = parsed.searchParams.get('schema')
+    if (fromUrl !== null) {
+      parsed.searchParams.delete('schema')
+      cleanUrl = parsed.toString()
+    }
+  }
+  const name = schema ?? fromUrl ?? 'public'
+  if (name === '' || Buffer.byteLength(name) > 63) throw new Error(`invalid postgres schema name ${JSON.stringify(name)}`)
+  return { url: cleanUrl, schema: name }
 }

@@ -11,8 +11,8 @@ import { ERASE_CHUNK, type AppendResult, type ConversationSummary, type MessageS
 import { MAX_MID, midBound } from './mid.js'
 import { migratePostgres } from './migrations/postgres.js'
 import type { Logger } from '../logger.js'
-import { WriteBatcher, type QueuedWrite } from './write-batcher.js'
-import { PURGE_CHUNK, statements, toMessage, type MessageRow } from './postgres-statements.js'
+import { WriteBatcher } from './write-batcher.js'
+import { PURGE_CHUNK, resolveSchema, statements, toMessage, type AppendWrite, type MessageRow, type PgWrite } from './postgres-statements.js'
 
 export interface PostgresStoreOptions {
   /** postgres:// or postgresql:// URL. A `schema` query parameter is used (and stripped) when `schema` is not given. */
@@ -25,34 +25,6 @@ export interface PostgresStoreOptions {
   maxBatch?: number
   logger?: Logger
 }
-
-interface AppendWrite extends QueuedWrite {
-  kind: 'append'
-  input: NewMessage
-  resolve(result: AppendResult): void
-}
-interface MarkReadWrite extends QueuedWrite {
-  kind: 'markRead'
-  uid: string
-  peer: string
-  resolve(changed: number): void
-}
-interface MarkDeliveredWrite extends QueuedWrite {
-  /** Exactly these mids become delivered. */
-  kind: 'markDelivered'
-  uid: string
-  mids: string[]
-  resolve(): void
-}
-interface SetDeliveredWrite extends QueuedWrite {
-  /** Exactly `mid`, to `delivered`. */
-  kind: 'setDelivered'
-  uid: string
-  mid: string
-  delivered: boolean
-  resolve(): void
-}
-type PgWrite = AppendWrite | MarkReadWrite | MarkDeliveredWrite | SetDeliveredWrite
 
 export class PostgresMessageStore implements MessageStore {
   readonly kind = 'postgres'
@@ -345,22 +317,6 @@ export class PostgresMessageStore implements MessageStore {
         else write.fail(new Error('append conflicted on (sender, recipient, ref) but no row was found'))
       })
   }
-}
-
-function resolveSchema(url: string, schema: string | undefined): { url: string; schema: string } {
-  let fromUrl: string | null = null
-  let cleanUrl = url
-  if (URL.canParse(url)) {
-    const parsed = new URL(url)
-    fromUrl = parsed.searchParams.get('schema')
-    if (fromUrl !== null) {
-      parsed.searchParams.delete('schema')
-      cleanUrl = parsed.toString()
-    }
-  }
-  const name = schema ?? fromUrl ?? 'public'
-  if (name === '' || Buffer.byteLength(name) > 63) throw new Error(`invalid postgres schema name ${JSON.stringify(name)}`)
-  return { url: cleanUrl, schema: name }
 }
 
 const refKey = (from: string, to: string, ref: string): string => `${from}\u0000${to}\u0000${ref}`
