@@ -55,15 +55,11 @@ export const SendFrame = Type.Object(
   { $id: 'SendFrame', description: 'Send `msg` to `touid`.' },
 )
 
-export const JoinFrame = Type.Object(
-  {
-    type: Type.Literal('join'),
-    uid: Type.Optional(Uid),
-    touid: Uid,
-    ref: Type.Optional(Ref),
-  },
-  { $id: 'JoinFrame', description: 'Open the conversation with `touid`: their messages are read.' },
-)
+/** A frame that names a peer and nothing more: join, typing, watch, unwatch. */
+const peerFrame = <T extends string>(type: T, id: string, description: string) =>
+  Type.Object({ type: Type.Literal(type), uid: Type.Optional(Uid), touid: Uid, ref: Type.Optional(Ref) }, { $id: id, description })
+
+export const JoinFrame = peerFrame('join', 'JoinFrame', 'Open the conversation with `touid`: their messages are read.')
 
 export const ExitFrame = Type.Object(
   {
@@ -75,35 +71,11 @@ export const ExitFrame = Type.Object(
   { $id: 'ExitFrame', description: 'Leave the open conversation.' },
 )
 
-export const TypingFrame = Type.Object(
-  {
-    type: Type.Literal('typing'),
-    uid: Type.Optional(Uid),
-    touid: Uid,
-    ref: Type.Optional(Ref),
-  },
-  { $id: 'TypingFrame', description: 'Tell `touid` that you are typing. No reply when it succeeds.' },
-)
+export const TypingFrame = peerFrame('typing', 'TypingFrame', 'Tell `touid` that you are typing. No reply when it succeeds.')
 
-export const WatchFrame = Type.Object(
-  {
-    type: Type.Literal('watch'),
-    uid: Type.Optional(Uid),
-    touid: Uid,
-    ref: Type.Optional(Ref),
-  },
-  { $id: 'WatchFrame', description: "Follow `touid`'s presence (feature `presence`): answered with 207, then a 207 on every change." },
-)
+export const WatchFrame = peerFrame('watch', 'WatchFrame', "Follow `touid`'s presence (feature `presence`): answered with 207, then a 207 on every change.")
 
-export const UnwatchFrame = Type.Object(
-  {
-    type: Type.Literal('unwatch'),
-    uid: Type.Optional(Uid),
-    touid: Uid,
-    ref: Type.Optional(Ref),
-  },
-  { $id: 'UnwatchFrame', description: "Stop following `touid`'s presence: answered with 208." },
-)
+export const UnwatchFrame = peerFrame('unwatch', 'UnwatchFrame', "Stop following `touid`'s presence: answered with 208.")
 
 export const ClientFrameSchemas = {
   bind: BindFrame,

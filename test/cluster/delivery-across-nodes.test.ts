@@ -5,22 +5,12 @@
 // order; a message stored unread while its recipient joined on the other node arrives read;
 // one stored as not pushed while its recipient bound on the other node is pushed there once.
 import t from 'tap'
-import { startApp } from '../helpers/app.js'
 import { answered, gateCall } from '../helpers/gate.js'
-import { dropSchema, freshSchema, PG_URL } from '../helpers/postgres.js'
 import { TestClient } from '../helpers/ws-client.js'
-import { deleteKeys, freshPrefix, REDIS_URL } from './redis-helpers.js'
-
-const prefix = freshPrefix()
-const schema = freshSchema()
-t.teardown(async () => {
-  await deleteKeys(prefix)
-  await dropSchema(schema)
-})
+import { twoNodesOnRedis } from './two-nodes.js'
 
 /** Nodes a and b, closed when `t` ends. */
-const twoNodes = (t: Parameters<typeof startApp>[0]) =>
-  Promise.all(['a', 'b'].map((nodeId) => startApp(t, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId })))
+const twoNodes = twoNodesOnRedis()
 
 t.test('a recipient who leaves the other node during the write gets the message at the next bind', async (t) => {
   const [a, b] = await twoNodes(t)

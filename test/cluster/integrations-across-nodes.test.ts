@@ -2,22 +2,14 @@
 // PostgreSQL: a message sent through one node reaches its recipient on the other live; an
 // erase through one node closes the user's connection on the other (4003).
 import t from 'tap'
-import { startApp } from '../helpers/app.js'
-import { dropSchema, freshSchema, PG_URL } from '../helpers/postgres.js'
 import { TestClient } from '../helpers/ws-client.js'
-import { deleteKeys, freshPrefix, REDIS_URL } from './redis-helpers.js'
+import { twoNodesOnRedis } from './two-nodes.js'
 
-const prefix = freshPrefix()
-const schema = freshSchema()
-t.teardown(async () => {
-  await deleteKeys(prefix)
-  await dropSchema(schema)
-})
+/** Nodes a and b, closed when `t` ends. */
+const twoNodes = twoNodesOnRedis()
 
 t.test('send and erase through one node reach the other', async (t) => {
-  const [a, b] = await Promise.all(
-    ['a', 'b'].map((nodeId) => startApp(t, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId })),
-  )
+  const [a, b] = await twoNodes(t)
   const bob = await TestClient.bound(b!.wsUrl, 'bob')
   const sent = await fetch(`${a!.url}/admin/messages`, {
     method: 'POST',

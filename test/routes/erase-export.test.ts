@@ -3,6 +3,7 @@
 // their peers' lists and unread counts, frees their refs, and is idempotent; an export is
 // every message to or from the user, oldest first, one JSON object per line.
 import t from 'tap'
+import type { StoredMessage } from '../../src/protocol/message.js'
 import { startApp } from '../helpers/app.js'
 import { STORE_KINDS, storeUrl } from '../helpers/stores.js'
 import { signToken, TEST_SECRET } from '../helpers/tokens.js'
@@ -11,14 +12,8 @@ import { TestClient } from '../helpers/ws-client.js'
 const TOKEN = 'admin-secret-token'
 const admin = { authorization: `Bearer ${TOKEN}` }
 
-interface Line {
-  mid: string
-  from: string
-  to: string
-  msg: string
-  ts: number
-  read: boolean
-}
+/** One NDJSON line: a message with the history route's fields. */
+type Line = StoredMessage
 
 const lines = (text: string): Line[] =>
   text
