@@ -42,8 +42,6 @@ export interface BindOptions {
   backlog: BacklogSender
   replies: Replies
   receipts: Receipts
-  /** MULTI_DEVICE: `carbons` is offered only with it. */
-  multiDevice: boolean
 }
 
 export class Binder {
@@ -59,7 +57,7 @@ export class Binder {
     session.beginBind()
     try {
       if (await this.authenticate(session, frame, slot)) {
-        const features = acceptFeatures(frame.features, this.options.multiDevice)
+        const features = acceptFeatures(frame.features)
         session.uid = frame.uid
         session.features = features.mask
         await registry.register(session)

@@ -20,17 +20,18 @@ export interface AcceptedFeatures {
 const NONE: AcceptedFeatures = { mask: 0, echo: undefined }
 
 /**
- * The features of a bind frame that this server offers. `carbons` needs MULTI_DEVICE (with one
- * connection per uid there is no other device to copy to), so without it it is not echoed.
+ * The features of a bind frame that this server offers: every known name, once. (`carbons`
+ * too without MULTI_DEVICE: a uid then has one connection at a time, so there is no other to
+ * copy to, but its bind still replays what the user sent from the device before.)
  */
-export function acceptFeatures(asked: readonly string[] | undefined, multiDevice: boolean): AcceptedFeatures {
+export function acceptFeatures(asked: readonly string[] | undefined): AcceptedFeatures {
   if (asked === undefined) return NONE
   let mask = 0
   const echo: string[] = []
   for (const name of asked) {
     if (!Object.hasOwn(Feature, name)) continue
     const bit = Feature[name as FeatureName]
-    if ((mask & bit) !== 0 || (bit === Feature.carbons && !multiDevice)) continue
+    if ((mask & bit) !== 0) continue
     mask |= bit
     echo.push(name)
   }

@@ -17,7 +17,7 @@ async function serverHasFeatures(wsUrl: string): Promise<boolean> {
   probe.send({ type: 'bind', uid: 'feature-probe', features: ['receipts', 'typing', 'presence', 'carbons'] })
   const reply = await probe.next()
   await probe.close()
-  // carbons is accepted only with MULTI_DEVICE=true: receipts is what tells.
+  // Any one of them tells: a server with signals accepts every known name.
   return Array.isArray(reply.features) && reply.features.includes('receipts')
 }
 

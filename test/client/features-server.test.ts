@@ -21,8 +21,7 @@ t.test('receipts, typing and presence between two users', async (t) => {
   const { wsUrl } = await startApp(t)
   const alice = client(t, wsUrl, 'alice')
   const info = await alice.connect()
-  // carbons only where a uid may have several connections (MULTI_DEVICE=true).
-  t.same(info.features, ['receipts', 'typing', 'presence'], 'every feature accepted, but carbons')
+  t.same(info.features, ALL, 'every feature accepted')
 
   // Presence: bob is offline, comes online, goes away.
   const first = alice.once('presence')

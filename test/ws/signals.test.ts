@@ -56,7 +56,7 @@ t.test('features: echoed when asked for, absent otherwise; a seed bind is byte f
   t.equal(withRef.raw, '{"type":"bind","error":false,"code":201,"msg":"bound","uid":"carol","touid":"","ref":"b1","mid":"0"}')
 
   const asked = await bindRaw(wsUrl, { uid: 'bob', features: ['receipts', 'emoji', 'typing', 'receipts', 'carbons', 'presence'] })
-  t.same(JSON.parse(asked.raw).features, ['receipts', 'typing', 'presence'], 'unknown and repeated names dropped; carbons needs MULTI_DEVICE')
+  t.same(JSON.parse(asked.raw).features, ['receipts', 'typing', 'carbons', 'presence'], 'unknown and repeated names dropped')
   t.equal(JSON.parse(asked.raw).maxMessageLength, 4096, 'a client that asked for features learns MAX_MESSAGE_LENGTH')
   const none = await bindRaw(wsUrl, { uid: 'dave', features: [] })
   t.same(JSON.parse(none.raw).features, [], 'an empty list is echoed empty')
