@@ -2,7 +2,6 @@
 // that fails (why, retry or edit, delete, its place in the thread), a banner that closes and
 // covers nothing, a tab replaced by a newer one, and a reconnect after a server restart.
 // None of this needs the opt-in features of issue 17 (those are in features.test.ts).
-import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Page } from 'playwright-core'
 import t from 'tap'
@@ -10,6 +9,7 @@ import { build } from '../../app.js'
 import { startApp } from '../helpers/app.js'
 import { TestClient } from '../helpers/ws-client.js'
 import { launch, message, problems, screenshot, send, signIn, startConversation, VIEWPORT } from './chromium.js'
+import { freePort } from '../helpers/free-port.js'
 
 const LONG_UID = 'alexander.hamilton@example.com'
 const LONG_PEER = 'elizabeth.schuyler.hamilton@example.com'
@@ -192,18 +192,6 @@ t.test('a tab replaced by a newer one of the same uid stops sending, and can tak
   await send(first, 'back here')
   t.same(problems.splice(0), [], 'no page errors')
 })
-
-/** A free port, so that a server can be started again on the same one. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))))
-    })
-  })
-}
 
 async function serveOn(t: Teardown, port: number): Promise<FastifyInstance> {
   const app = await build({ env: {}, config: { storeUrl: 'memory:', host: '127.0.0.1', port }, logger: false })

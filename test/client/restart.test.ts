@@ -1,25 +1,13 @@
 // Across a real server crash and restart (SQLite file, same port): the client reconnects,
 // resends what was not acked, resumes from its last mid, and shows every message once.
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import WebSocket from 'ws'
 import { DuetClient, type ChatMessage } from '../../src/client/index.js'
 import { startServer } from '../helpers/server-process.js'
-
-/** A port that was free a moment ago: the restarted server must come back on the same one. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))))
-    })
-  })
-}
+import { freePort } from '../helpers/free-port.js'
 
 t.test('SIGKILL and restart: nothing lost, nothing twice', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'duet-client-'))

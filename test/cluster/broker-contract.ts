@@ -43,15 +43,21 @@ class Inbox {
   }
 }
 
+/** Brokers of nodes A, B and C, each subscribed with an inbox of its own. */
+async function threeNodes(make: MakeBrokerCluster, t: Parameters<MakeBrokerCluster>[0]) {
+  const cluster = await make(t)
+  const [a, b, c] = [await cluster.broker(), await cluster.broker(), await cluster.broker()]
+  const inbox = { a: new Inbox(), b: new Inbox(), c: new Inbox() }
+  await a.subscribe('A', inbox.a.handler)
+  await b.subscribe('B', inbox.b.handler)
+  await c.subscribe('C', inbox.c.handler)
+  return { a, b, c, inbox }
+}
+
 export function brokerContract(name: string, make: MakeBrokerCluster): void {
   t.test(`${name}: Broker contract`, async (t) => {
     t.test('delivers to the named node only, every event, in order', async (t) => {
-      const cluster = await make(t)
-      const [a, b, c] = [await cluster.broker(), await cluster.broker(), await cluster.broker()]
-      const inbox = { a: new Inbox(), b: new Inbox(), c: new Inbox() }
-      await a.subscribe('A', inbox.a.handler)
-      await b.subscribe('B', inbox.b.handler)
-      await c.subscribe('C', inbox.c.handler)
+      const { a, c, inbox } = await threeNodes(make, t)
       const sent = Array.from({ length: 1000 }, (_, i) => deliver(i))
       await Promise.all(sent.map((e) => c.publish('B', e)))
       await inbox.b.received(1000)
@@ -125,12 +131,7 @@ export function brokerContract(name: string, make: MakeBrokerCluster): void {
     })
 
     t.test('a broadcast reaches every subscribed node once, the sender too; the signal kinds arrive intact', async (t) => {
-      const cluster = await make(t)
-      const [a, b, c] = [await cluster.broker(), await cluster.broker(), await cluster.broker()]
-      const inbox = { a: new Inbox(), b: new Inbox(), c: new Inbox() }
-      await a.subscribe('A', inbox.a.handler)
-      await b.subscribe('B', inbox.b.handler)
-      await c.subscribe('C', inbox.c.handler)
+      const { a, inbox } = await threeNodes(make, t)
       const change: ClusterEvent = { kind: 'presence', uid: 'zoë' }
       await a.broadcast(change)
       await Promise.all([inbox.a.received(1), inbox.b.received(1), inbox.c.received(1)])
