@@ -1,5 +1,5 @@
-// Builds the Fastify instance: plugins (config, connection admission, store, hub, websocket,
-// Host check, auth, docs, metrics), then routes, then the demo page's static files.
+// Builds the Fastify instance: plugins (config, connection admission, store, webhook, hub,
+// websocket, Host check, auth, docs, metrics), then routes, then the demo page's static files.
 import { parse } from 'node:querystring'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -23,11 +23,13 @@ import docsPlugin from './plugins/docs.js'
 import metricsPlugin from './plugins/metrics.js'
 import staticPlugin from './plugins/static.js'
 import retentionPlugin from './plugins/retention.js'
+import webhookPlugin from './plugins/webhook.js'
 import wsRoute from './routes/ws.js'
 import adminRoutes from './routes/admin.js'
 import healthRoutes from './routes/health.js'
 import metricsRoutes from './routes/metrics.js'
 import userRoutes from './routes/users.js'
+import webhookRoutes from './routes/webhooks.js'
 
 export interface BuildOptions {
   /** Overrides on top of the environment's configuration. */
@@ -82,6 +84,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
   await app.register(authPlugin)
   await app.register(metricsPlugin)
   await app.register(clusterPlugin)
+  await app.register(webhookPlugin)
   await app.register(hubPlugin)
   await app.register(websocketPlugin)
   await app.register(hostCheckPlugin)
@@ -92,6 +95,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
 
   await app.register(wsRoute)
   await app.register(adminRoutes)
+  await app.register(webhookRoutes)
   await app.register(healthRoutes)
   await app.register(userRoutes)
   await app.register(metricsRoutes)

@@ -28,6 +28,15 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/webhook/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [wiring, noFastify, { group: ['**/hub/*'], message: 'The webhook sits beside the hub, on the store: the hub calls it, never the other way.' }] },
+      ],
+    },
+  },
+  {
     files: ['src/client/**/*.ts'],
     rules: {
       'no-restricted-imports': [

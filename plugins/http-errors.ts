@@ -83,6 +83,10 @@ export const PresenceUnavailable = declare<[reason: string, options: { cause: un
 // routes/admin.ts: POST /admin/messages, refused as a WebSocket send is (code 413).
 export const MessageTooLong = declare<[reason: string]>('DUET_MESSAGE_TOO_LONG', 413, '%s')
 
+// routes/webhooks.ts: POST /admin/webhooks/:id/retry.
+export const WebhookEventNotFound = declare('DUET_WEBHOOK_EVENT_NOT_FOUND', 404, 'no webhook event with this id (never written, or removed with its message)')
+export const WebhookEventNotFailed = declare('DUET_WEBHOOK_EVENT_NOT_FAILED', 409, 'the webhook event has not failed: it is pending or sent')
+
 // plugins/error-handler.ts: a path or method no route serves.
 export const RouteNotFound = declare<[method: string, url: string]>('DUET_ROUTE_NOT_FOUND', 404, 'Route %s:%s not found')
 

@@ -28,6 +28,7 @@ export default fp(
       metrics: app.metrics.hub,
       readReceipts: config.readReceipts,
       maxWatched: config.maxWatched,
+      offlineEvents: app.webhook ?? undefined,
     })
     await hub.start()
     app.decorate('hub', hub)
@@ -40,5 +41,5 @@ export default fp(
     timer.unref()
     app.addHook('preClose', async () => clearInterval(timer))
   },
-  { name: 'hub', dependencies: ['config', 'store', 'cluster', 'auth', 'metrics'] },
+  { name: 'hub', dependencies: ['config', 'store', 'cluster', 'auth', 'metrics', 'webhook'] },
 )

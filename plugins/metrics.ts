@@ -4,12 +4,13 @@
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { HubMetrics } from '../src/hub/hub-metrics.js'
+import type { TryResult, WebhookMetrics } from '../src/webhook/dispatcher.js'
 import { LatencyHistogram, labelValue, renderHistogram } from '../src/metrics/histogram.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** This instance's metrics; `scrape()` renders them with the process-wide defaults. */
-    metrics: { hub: HubMetrics; scrape: () => Promise<string>; contentType: string }
+    metrics: { hub: HubMetrics; webhook: WebhookMetrics; scrape: () => Promise<string>; contentType: string }
   }
 }
 
@@ -19,6 +20,8 @@ const typeLabel = (type: string): string => (KNOWN_TYPES.has(type) ? type : 'oth
 
 /** Latency buckets in seconds, from sub-millisecond group commits to a stalled store. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+/** A webhook request crosses a network to another service: up to WEBHOOK_TIMEOUT_MS. */
+const WEBHOOK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 // Default metrics observe the process, not an app: collected once, however many apps
 // a process builds (the tests build dozens).
@@ -115,6 +118,41 @@ export default fp(
         for (const [code, n] of outByCode((c) => c >= 400)) this.inc({ code }, n)
       },
     })
+    // Webhooks (WEBHOOK_URL): the outbox's pending events (cluster-wide: the store's count),
+    // and this node's tries by outcome and their latency.
+    const webhookTries = new Map<TryResult, number>()
+    const webhookLatency = new LatencyHistogram(WEBHOOK_BUCKETS)
+    if (app.config.webhookUrl !== undefined) {
+      new Gauge({
+        name: 'duet_webhook_events_pending',
+        help: 'Webhook events waiting to be sent (in the outbox, every node\'s)',
+        registers,
+        async collect() {
+          // A store that cannot answer must not take the rest of the scrape with it.
+          const pending = await app.store.outbox.pendingCount().catch((err: unknown) => {
+            app.log.warn({ err }, 'webhook pending count unavailable')
+            return NaN
+          })
+          this.set(pending)
+        },
+      })
+      const outcomes: Array<[TryResult, string, string]> = [
+        ['sent', 'duet_webhook_events_sent_total', 'Webhook events this node delivered (the receiver answered 2xx)'],
+        ['failed', 'duet_webhook_events_failed_total', 'Webhook events this node gave up on (a 4xx, or the last try failed)'],
+        ['retry', 'duet_webhook_retries_total', 'Webhook tries by this node that failed and were scheduled again'],
+      ]
+      for (const [result, name, help] of outcomes) {
+        new Counter({
+          name,
+          help,
+          registers,
+          collect() {
+            this.reset()
+            this.inc(webhookTries.get(result) ?? 0)
+          },
+        })
+      }
+    }
     const delivery = new LatencyHistogram(LATENCY_BUCKETS)
     const storeWrites = { ok: new LatencyHistogram(LATENCY_BUCKETS), error: new LatencyHistogram(LATENCY_BUCKETS) }
     const histograms = (): string =>
@@ -126,6 +164,9 @@ export default fp(
           [`${node},result="ok"`, storeWrites.ok],
           [`${node},result="error"`, storeWrites.error],
         ]),
+        ...(app.config.webhookUrl === undefined
+          ? []
+          : [renderHistogram('duet_webhook_request_seconds', 'Webhook request latency, to the answer or the failure', [[node, webhookLatency]])]),
       ].join('\n\n')
 
     const hub: HubMetrics = {
@@ -147,15 +188,23 @@ export default fp(
       delivered: (seconds) => delivery.observe(Math.max(0, seconds)),
     }
 
+    const webhook: WebhookMetrics = {
+      tried: (result, seconds) => {
+        webhookTries.set(result, (webhookTries.get(result) ?? 0) + 1)
+        webhookLatency.observe(seconds)
+      },
+    }
+
     // This app's metrics and the process-wide defaults, rendered through one registry that
     // adds the node label (merged once every metric above is registered).
     const scraped = Registry.merge([registry, processMetrics()])
     scraped.setDefaultLabels({ node: app.config.nodeId })
     app.decorate('metrics', {
       hub,
+      webhook,
       contentType: scraped.contentType,
       scrape: async () => `${await scraped.metrics()}\n${histograms()}\n`,
     })
   },
-  { name: 'metrics', dependencies: ['config'] },
+  { name: 'metrics', dependencies: ['config', 'store'] },
 )

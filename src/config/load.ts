@@ -6,7 +6,7 @@ import { KindGuard, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { allowedHostEntry } from '../net/allowed-hosts.js'
 import { originOf } from '../net/allowed-origins.js'
-import { ConfigSchema, envName, type Config, type ConfigKey, type VariableNotes } from './schema.js'
+import { ConfigSchema, envName, WEBHOOK_SECRET_MIN, type Config, type ConfigKey, type VariableNotes } from './schema.js'
 
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -130,6 +130,12 @@ function crossProblems(values: Record<string, unknown>): string[] {
   }
   if (values.jwtSecret !== undefined && values.jwtPublicKey !== undefined) {
     problems.push('JWT_SECRET and JWT_PUBLIC_KEY: set one of them, not both')
+  }
+  const webhookSecret = values.webhookSecret as string | undefined
+  if (values.webhookUrl !== undefined && (webhookSecret === undefined || [...webhookSecret].length < WEBHOOK_SECRET_MIN)) {
+    // The secret itself is never echoed: its length says what is wrong.
+    const got = webhookSecret === undefined ? 'it is unset' : `it has ${[...webhookSecret].length}`
+    problems.push(`WEBHOOK_SECRET: WEBHOOK_URL is set, so WEBHOOK_SECRET must have ${WEBHOOK_SECRET_MIN} or more characters; ${got}`)
   }
   return problems
 }

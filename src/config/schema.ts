@@ -22,6 +22,8 @@ export const DEFAULT_RATE_LIMIT = 200
 export const DEFAULT_STORE_URL = 'sqlite:./data/duet.db'
 /** Shorter HS256 secrets are allowed, with a warning at start: they can be guessed offline. */
 export const JWT_SECRET_MIN = 32
+/** WEBHOOK_SECRET: receivers check signatures with it, so it must not be guessable. */
+export const WEBHOOK_SECRET_MIN = 32
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 FormatRegistry.Set('origin', (value) => originOf(value) !== undefined)
@@ -122,6 +124,18 @@ export const ConfigSchema = Type.Object({
   ),
   redisPrefix: Type.String({ default: 'duet:', valuesText: 'text', description: 'prefix of every Redis key and channel, so several clusters can share one Redis' }),
   presenceLeaseMs: integer(300, 600_000, 15_000, "how long a node's presence outlives its last heartbeat (renewed every third of it)"),
+  webhookUrl: unset(
+    Type.String({ pattern: '^https?://[^/?#]+', expected: 'an http:// or https:// URL', sensitive: true, valuesText: 'URL' }),
+    'POST a signed `message.offline` event here for every message stored for a recipient with no live connection (see Webhooks); unset = off',
+  ),
+  webhookSecret: unset(
+    Type.String(),
+    `HMAC-SHA256 key of \`Duet-Signature\`; required with \`WEBHOOK_URL\`, ${WEBHOOK_SECRET_MIN} or more characters, or the server refuses to start`,
+    { valuesText: 'text' },
+  ),
+  webhookTimeoutMs: integer(100, 600_000, 5000, 'a webhook request not answered by then counts as failed, and is retried'),
+  webhookMaxAttempts: integer(1, 1000, 10, 'tries per webhook event before it is marked failed (`GET /admin/webhooks`)'),
+  webhookConcurrency: integer(1, 1000, 8, 'webhook requests in flight per node'),
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -8,7 +8,6 @@ import type { Broker, ClusterEvent } from '../cluster/broker.js'
 import type { Presence } from '../cluster/presence.js'
 import type { Logger } from '../logger.js'
 import type { Code } from '../protocol/codes.js'
-import type { StoredMessage } from '../protocol/message.js'
 import type { SendFrame } from '../protocol/schemas.js'
 import type { MessageStore } from '../store/message-store.js'
 import { BacklogSender } from './backlog.js'
@@ -19,7 +18,7 @@ import { FrameHandler } from './frame-handler.js'
 import type { HubMetrics } from './hub-metrics.js'
 import { InFlight } from './in-flight.js'
 import { LocalSessions } from './local-sessions.js'
-import { MessagePipeline, type SendOutcome } from './pipeline.js'
+import { MessagePipeline, type OfflineEvents, type SendOutcome } from './pipeline.js'
 import { Receipts } from './receipts.js'
 import { Registry } from './registry.js'
 import { Replies } from './replies.js'
@@ -55,8 +54,8 @@ export interface HubOptions {
   readReceipts?: boolean
   /** MAX_WATCHED: uids one connection may watch. Default 1000. */
   maxWatched?: number
-  /** A new message reached no connection of its recipient: the offline webhook's seam. */
-  onUndelivered?: (message: StoredMessage) => void
+  /** WEBHOOK_URL: messages for recipients with no live connection get an outbox event. */
+  offlineEvents?: OfflineEvents | undefined
 }
 
 export class Hub {

@@ -43,11 +43,23 @@ export interface PipelineOptions {
   /** MULTI_DEVICE: a sender's other connections that asked for `carbons` get a copy of what it sends. */
   multiDevice: boolean
   fanOut: FanOut
+  /** WEBHOOK_URL: messages for recipients with no live connection get an outbox event. */
+  offlineEvents?: OfflineEvents | undefined
+}
+
+/**
+ * The offline webhook's side of the pipeline (src/webhook/dispatcher.ts). A message whose
+ * recipient has no live connection anywhere, per the lookup before its append, is stored with
+ * its event, in one transaction. For WebSocket and server-side sends alike.
+ */
+export interface OfflineEvents {
+  /** A message was stored with its event: send it now. */
+  stored(): void
   /**
-   * A new message reached none of its recipient's connections, on any node: the seam for the
-   * offline webhook (issue 19, part 1). Called for WebSocket and server-side sends alike.
+   * A message stored as going to a live connection reached none (the recipient left during
+   * the write): its event is written now, after the message.
    */
-  onUndelivered?: ((message: StoredMessage) => void) | undefined
+  missed(message: StoredMessage): void
 }
 
 /** What a send that no connection made gets back (sendFrom). */
@@ -129,8 +141,10 @@ export class MessagePipeline {
     // An empty ref is echoed but names no message: it cannot make a resend of anything.
     const ref = frame.ref === '' ? undefined : frame.ref
     try {
-      const result = await store.append({ from, to: frame.touid, msg: frame.msg, ref, read: state.read, delivered: state.delivered })
+      const offlineEvent = this.options.offlineEvents !== undefined && !state.delivered
+      const result = await store.append({ from, to: frame.touid, msg: frame.msg, ref, read: state.read, delivered: state.delivered, offlineEvent })
       metrics?.storeWrite((performance.now() - started) / 1000, true)
+      if (offlineEvent && !result.duplicate) this.options.offlineEvents!.stored()
       return result
     } catch (err) {
       metrics?.storeWrite((performance.now() - started) / 1000, false)
@@ -216,7 +230,9 @@ export class MessagePipeline {
   private settle(to: string, message: StoredMessage, stored: boolean, pushedHere: boolean, published: boolean): void {
     const pushed = pushedHere || (published && stored)
     if (pushed !== stored) this.setDelivered(to, message.mid, pushed)
-    if (!pushedHere && !published) this.options.onUndelivered?.(message)
+    // Stored as undelivered, the message has its event already (append). A connection still
+    // replaying its bind is live: it gets the message from the replay.
+    if (stored && !pushedHere && !published && this.options.local.of(to) === undefined) this.options.offlineEvents?.missed(message)
   }
 
   setDelivered(to: string, mid: string, delivered: boolean): void {

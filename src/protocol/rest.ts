@@ -89,3 +89,33 @@ export const ServerSendResponse = Type.Object({
 
 /** The content type of an export: one HistoryEntry per line. */
 export const NDJSON = 'application/x-ndjson'
+
+/** A webhook event's id: a UUID the outbox gives it, stable across retries. */
+export const WebhookEventId = Type.String({ format: 'uuid', description: 'the event id (`Duet-Event-Id`), a UUID' })
+
+/** The `message` of a `message.offline` event: as the sender's 204 named it, with the text. */
+export const WebhookMessage = Type.Object(
+  {
+    mid: Mid,
+    from: Type.String(),
+    to: Type.String(),
+    msg: Type.String(),
+    ts: Type.Integer({ description: 'server time the message was stored, ms since epoch (the 204 `ts`)' }),
+  },
+  { $id: 'WebhookMessage' },
+)
+
+export const FailedWebhookEvent = Type.Object({
+  id: WebhookEventId,
+  type: Type.Literal('message.offline'),
+  attempts: Type.Integer({ description: 'tries made' }),
+  lastError: Type.String({ description: 'why the last try failed: `HTTP <status>`, a timeout or a network error' }),
+  lastAttemptAt: Type.Integer({ description: 'when the last try ended, ms since epoch' }),
+  message: WebhookMessage,
+})
+
+export const WebhooksResponse = Type.Object({
+  pending: Type.Integer({ description: 'events waiting to be sent, on every node (in flight and scheduled retries included)' }),
+  failed: Type.Array(FailedWebhookEvent, { description: 'failed events, newest first (by when they were written)' }),
+  nextBefore: Type.Union([WebhookEventId, Type.Null()], { description: 'pass as `before` for the next (older) page of failed events; null at the end' }),
+})

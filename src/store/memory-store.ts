@@ -7,12 +7,14 @@ import type { StoredMessage } from '../protocol/message.js'
 import { preview } from '../protocol/preview.js'
 import type { AppendResult, ConversationSummary, MessageStore, NewMessage, PeerMarks } from './message-store.js'
 import { firstAfter, listFor, lookup, NONE, put, RecentConversations, type TwoLevel } from './memory-index.js'
+import { MemoryOutbox } from './memory-outbox.js'
 
 const READ = 1
 const DELIVERED = 2
 
 export class MemoryMessageStore implements MessageStore {
   readonly kind = 'memory'
+  readonly outbox = new MemoryOutbox()
   private seq = 0
   // The columns, indexed by seq - 1.
   private readonly from: string[] = []
@@ -62,7 +64,9 @@ export class MemoryMessageStore implements MessageStore {
       if (refs !== undefined) refs.set(input.ref, seq)
       else put(this.byRef, from, to, new Map([[input.ref, seq]]))
     }
-    return { message: this.view(seq), duplicate: false }
+    const message = this.view(seq)
+    if (input.offlineEvent === true) this.outbox.written({ mid: message.mid, from, to, msg: message.msg, ts: message.ts })
+    return { message, duplicate: false }
   }
 
   async headMid(uid: string): Promise<string> {
@@ -232,6 +236,7 @@ export class MemoryMessageStore implements MessageStore {
       this.readMarks.get(peer)?.delete(uid)
       this.byRef.get(peer)?.delete(uid)
     }
+    this.outbox.forget((message) => message.from === uid || message.to === uid)
     this.byRecipient.delete(uid)
     this.recent.forget(uid)
     this.readMarks.delete(uid)
@@ -242,6 +247,7 @@ export class MemoryMessageStore implements MessageStore {
   async purgeBefore(ts: number): Promise<number> {
     let removed = 0
     const keep = (seq: number): boolean => this.ts[seq - 1]! >= ts
+    this.outbox.forget((message) => message.ts < ts)
     for (const [uid, seqs] of this.byRecipient) {
       const kept = seqs.filter(keep)
       for (const seq of seqs) if (!keep(seq)) this.text[seq - 1] = '' // the slot stays, its text goes

@@ -2,6 +2,7 @@
 // (memory, SQLite, PostgreSQL) passes the same contract suite in test/store/.
 import type { StoredMessage } from '../protocol/message.js'
 import type { Preview } from '../protocol/preview.js'
+import type { Outbox } from './outbox.js'
 
 /** Rows an erase deletes per statement (and, in the SQL stores, per transaction). */
 export const ERASE_CHUNK = 1000
@@ -33,6 +34,11 @@ export interface NewMessage {
   read: boolean
   /** True when the message is about to be pushed to a live connection of the recipient. */
   delivered: boolean
+  /**
+   * Write a `message.offline` webhook event with the message, in the same transaction (the
+   * recipient has no live connection anywhere, and WEBHOOK_URL is set). None for a duplicate.
+   */
+  offlineEvent?: boolean
 }
 
 export interface AppendResult {
@@ -64,6 +70,9 @@ export interface ConversationSummary {
 export interface MessageStore {
   /** `memory`, `sqlite` or `postgres`: for logs and /readyz. */
   readonly kind: string
+
+  /** The webhook events written with the messages (outbox.ts). */
+  readonly outbox: Outbox
 
   /** Resolves once the message is durably committed; rejects if it was not stored. */
   append(message: NewMessage): Promise<AppendResult>
@@ -129,14 +138,14 @@ export interface MessageStore {
 
   /**
    * Erases `uid`: deletes every message to or from them, and their refs with them (a later
-   * send with such a ref stores a new message), and the read state of their conversations on
-   * both sides. The peers' unread counts and conversation lists no longer show those messages.
-   * Works a chunk at a time (ERASE_CHUNK rows), letting other work run between chunks;
+   * send with such a ref stores a new message), the read state of their conversations on
+   * both sides, and the webhook events of those messages. The peers' unread counts and
+   * conversation lists no longer show those messages. Works a chunk at a time (ERASE_CHUNK rows), letting other work run between chunks;
    * resolves with how many messages went. Idempotent: a second erase deletes nothing.
    */
   eraseUser(uid: string): Promise<number>
 
-  /** Deletes messages stored before `ts` (ms since epoch); resolves with how many went. */
+  /** Deletes messages stored before `ts` (ms since epoch) and their webhook events; resolves with how many messages went. */
   purgeBefore(ts: number): Promise<number>
 
   /** Rejects when the store cannot serve: for /readyz. */

@@ -10,6 +10,7 @@ import { preview } from '../protocol/preview.js'
 import { ERASE_CHUNK, type AppendResult, type ConversationSummary, type MessageStore, type NewMessage, type PeerMarks } from './message-store.js'
 import { MAX_MID, midBound } from './mid.js'
 import { migratePostgres } from './migrations/postgres.js'
+import { PostgresOutbox } from './postgres-outbox.js'
 import type { Logger } from '../logger.js'
 import { WriteBatcher } from './write-batcher.js'
 import { PURGE_CHUNK, resolveSchema, statements, toMessage, type AppendWrite, type MessageRow, type PgWrite } from './postgres-statements.js'
@@ -29,6 +30,7 @@ export interface PostgresStoreOptions {
 export class PostgresMessageStore implements MessageStore {
   readonly kind = 'postgres'
   readonly schema: string
+  readonly outbox: PostgresOutbox
   private readonly pool: pg.Pool
   private readonly sql: ReturnType<typeof statements>
   private readonly batcher: WriteBatcher<PgWrite>
@@ -52,6 +54,7 @@ export class PostgresMessageStore implements MessageStore {
     // An idle connection dropped by the server must not crash the process; the pool replaces it.
     this.pool.on('error', (err) => this.logger?.error({ err }, 'idle postgres connection failed'))
     this.sql = statements(schema)
+    this.outbox = new PostgresOutbox(this.pool, schema)
     this.batcher = new WriteBatcher((batch) => this.commitBatch(batch), options.maxBatch ?? 512)
   }
 
@@ -299,6 +302,11 @@ export class PostgresMessageStore implements MessageStore {
       ],
     })
     const inserted = new Set(rows.map((row) => row.mid))
+    await this.outbox.insertEvents(
+      client,
+      mids.filter((mid, i) => inputs[i]!.offlineEvent === true && inserted.has(mid)),
+      ts,
+    )
     const duplicates = inputs.filter((_, i) => !inserted.has(mids[i]!))
     const stored = new Map<string, StoredMessage>()
     if (duplicates.length > 0) {

@@ -15,6 +15,7 @@ import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
 import { repairConversations, SqliteConversations } from './sqlite-conversations.js'
 import { firstOfBoth, prepareStatements, PURGE_CHUNK, toMessage, type SqliteStatements } from './sqlite-statements.js'
+import { SqliteOutbox } from './sqlite-outbox.js'
 import { beginRun, endRun, UNCLEAN_STOP_WINDOW_MS } from './sqlite-run-state.js'
 import { WalSync } from './wal-sync.js'
 import { WriteBatcher, type QueuedWrite } from './write-batcher.js'
@@ -40,6 +41,7 @@ interface PendingWrite extends QueuedWrite {
 
 export class SqliteMessageStore implements MessageStore {
   readonly kind = 'sqlite'
+  readonly outbox: SqliteOutbox
   private readonly db: Database.Database
   private readonly sql: SqliteStatements
   private readonly conversationList: SqliteConversations
@@ -91,6 +93,7 @@ export class SqliteMessageStore implements MessageStore {
     if (repaired) this.logger?.warn('an older version of duet wrote to this file: the conversation list was rebuilt')
     this.sql = prepareStatements(this.db)
     this.conversationList = new SqliteConversations(this.db)
+    this.outbox = new SqliteOutbox(this.db, (exec) => this.enqueue(exec))
     this.applyAll = this.db.transaction((batch: PendingWrite[]) => {
       this.conversationList.discard() // whatever a batch that rolled back had noted
       for (const write of batch) write.apply()
@@ -106,6 +109,7 @@ export class SqliteMessageStore implements MessageStore {
       const inserted = this.sql.insert.run(input.from, input.to, input.msg, ts, +input.read, +input.delivered, ref)
       if (inserted.changes === 1) {
         this.conversationList.appended(input.from, input.to, Number(inserted.lastInsertRowid))
+        if (input.offlineEvent === true) this.outbox.written(Number(inserted.lastInsertRowid), ts)
         const message = { mid: String(inserted.lastInsertRowid), from: input.from, to: input.to, msg: input.msg, ts, read: input.read }
         return { message, duplicate: false }
       }

@@ -6,9 +6,17 @@ import adminRoutes from '../../routes/admin.js'
 import healthRoutes from '../../routes/health.js'
 import metricsRoutes from '../../routes/metrics.js'
 import userRoutes from '../../routes/users.js'
+import webhookRoutes from '../../routes/webhooks.js'
 import wsRoute from '../../routes/ws.js'
 
-const routes = { 'routes/admin': adminRoutes, 'routes/health': healthRoutes, 'routes/metrics': metricsRoutes, 'routes/users': userRoutes, 'routes/ws': wsRoute }
+const routes = {
+  'routes/admin': adminRoutes,
+  'routes/health': healthRoutes,
+  'routes/metrics': metricsRoutes,
+  'routes/users': userRoutes,
+  'routes/webhooks': webhookRoutes,
+  'routes/ws': wsRoute,
+}
 
 for (const [name, plugin] of Object.entries(routes)) {
   t.test(`${name} alone does not start`, async (t) => {

@@ -171,7 +171,7 @@ t.test('sqlite: a version-1 database keeps its messages, read state and refs thr
   await store.close()
   const migrated = new Database(path, { readonly: true })
   t.teardown(() => migrated.close())
-  t.equal(migrated.pragma('user_version', { simple: true }), 5)
+  t.equal(migrated.pragma('user_version', { simple: true }), 6)
   t.same(
     migrated.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'duet_messages' ORDER BY name`).pluck().all(),
     ['duet_messages_recipient_pair', 'duet_messages_sender_ref', 'duet_messages_undelivered'],
