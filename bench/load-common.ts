@@ -288,21 +288,28 @@ export async function pool(n: number, concurrency: number, fn: (i: number) => Pr
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, n)) }, worker))
 }
 
-/** Connects the clients of P pairs a_i <-> b_i (client 2i is a_i, 2i+1 is b_i); emits 'bound'. */
+/**
+ * Connects the clients of P pairs a_i <-> b_i (client 2i is a_i, 2i+1 is b_i); emits 'bound'.
+ * With `offline` (a share), the first pairs' b_i never connect: a_i sends to a recipient with
+ * no live connection, whose messages wait for a bind (and, with WEBHOOK_URL, make an event).
+ */
 export async function connectPairs<C>(
-  cfg: Pick<LoadConfig, 'pairs' | 'connectConcurrency' | 'runId'>,
+  cfg: Pick<LoadConfig, 'pairs' | 'connectConcurrency' | 'runId' | 'offline'>,
   connect: (i: number, uid: string, touid: string) => Promise<C>,
 ): Promise<{ clients: C[]; sec: number }> {
   const n = cfg.pairs * 2
-  const clients = new Array<C>(n)
+  const away = Math.round((cfg.offline ?? 0) * cfg.pairs)
+  const slots = new Array<C | undefined>(n)
   const t0 = performance.now()
   await pool(n, cfg.connectConcurrency, async (i) => {
     const a = `${cfg.runId}_a_${i >> 1}`
     const b = `${cfg.runId}_b_${i >> 1}`
-    clients[i] = i % 2 === 0 ? await connect(i, a, b) : await connect(i, b, a)
+    if (i % 2 === 1 && i >> 1 < away) return
+    slots[i] = i % 2 === 0 ? await connect(i, a, b) : await connect(i, b, a)
   })
+  const clients = slots.filter((c): c is C => c !== undefined)
   const sec = (performance.now() - t0) / 1000
-  writeEvent({ event: 'bound', conns: n, sec })
+  writeEvent({ event: 'bound', conns: clients.length, sec })
   return { clients, sec }
 }
 
@@ -407,7 +414,7 @@ export interface TrafficRun<C extends TrafficClient> {
 
 type TrafficConfig = Pick<
   LoadConfig,
-  'scenario' | 'pairs' | 'connectConcurrency' | 'runId' | 'window' | 'openRate' | 'maxInflight' | 'warmupSec' | 'durationSec'
+  'scenario' | 'pairs' | 'connectConcurrency' | 'runId' | 'window' | 'openRate' | 'maxInflight' | 'warmupSec' | 'durationSec' | 'offline'
 >
 
 /**

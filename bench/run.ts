@@ -13,6 +13,10 @@
 //   SCENARIOS (closed,open,idle)  MSG_BYTES (64)  CONNECT_CONCURRENCY (100)  SOURCE_ADDRS (9)
 //   DEFLATE (0: clients do not offer permessage-deflate)  TASKSET (1: pin when taskset exists)
 //   SERVER_CPU (0)  LOAD_CPU (1)  STARTUP_TIMEOUT s (20)  SERVER_NODE_ARGS (e.g. "--cpu-prof")
+//   OFFLINE (0: share of the pairs whose recipient never connects, e.g. 0.5)
+// Targets named only on request: duet-memory+webhook, duet-sqlite+webhook (WEBHOOK_URL set to a
+// receiver in this process that answers 204; compare them with OFFLINE=0.5 against the same
+// target without webhooks: `--targets=duet-sqlite,duet-sqlite+webhook --offline=0.5`).
 import { existsSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs'
 import { cpus, freemem, release, totalmem } from 'node:os'
 import { join } from 'node:path'
@@ -39,6 +43,7 @@ import {
 import type { IdleResult, LoadConfig, LoadEvent, LoadResult, Protocol, Scenario, TrafficResult } from './types.js'
 import { bool, list, num, opt, readRoundOptions, trafficConfig, type RoundOptions } from './options.js'
 import { agg, fmt, runsOf, table, type Agg, type RunOutcome } from './report.js'
+import { BENCH_WEBHOOK_SECRET, WebhookReceiver } from './webhook-receiver.js'
 
 const LOAD_JS = join(ROOT, 'dist/bench/load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
@@ -62,6 +67,8 @@ interface Options extends RoundOptions {
   serverNodeArgs: string[]
   /** Features the duet targets' clients ask for at bind (FEATURES=receipts): the cost of the signals. */
   features: string[] | undefined
+  /** Share of the pairs whose recipient never connects (OFFLINE=0.5). */
+  offline: number
 }
 
 function readOptions(): Options {
@@ -83,6 +90,7 @@ function readOptions(): Options {
     startupTimeoutSec: num('STARTUP_TIMEOUT', 20),
     serverNodeArgs: (opt('SERVER_NODE_ARGS') ?? '').split(/\s+/).filter((s) => s !== ''),
     features: list('FEATURES'),
+    offline: Math.min(1, Math.max(0, num('OFFLINE', 0))),
   }
 }
 
@@ -97,6 +105,8 @@ interface Target {
   /** env for the server; `dir` is a fresh temporary directory for this start */
   env: (port: number, dir: string) => Record<string, string>
   url: (port: number) => string
+  /** Sends its offline-message events to the driver's receiver. */
+  webhook?: boolean
 }
 
 const duetEnv = (store: (dir: string) => string) => (port: number, dir: string): Record<string, string> => ({
@@ -130,7 +140,11 @@ const ALL_TARGETS: Target[] = [
     url: (port) => `http://127.0.0.1:${port}`,
   },
 ]
+/** Only when named in TARGETS: the cost of the offline-message webhook (with OFFLINE). */
+const WEBHOOK_TARGETS: Target[] = ALL_TARGETS.filter((t) => t.name.startsWith('duet')).map((t) => ({ ...t, name: `${t.name}+webhook`, webhook: true }))
+const KNOWN_TARGETS = [...ALL_TARGETS, ...WEBHOOK_TARGETS]
 const BASELINE = 'ws'
+let receiver: WebhookReceiver | undefined
 
 // ---------------------------------------------------------------------------------------------
 // one run
@@ -152,6 +166,8 @@ interface RunRecord extends RunOutcome<Scenario> {
   bindsPerCpuSec?: number
   /** cores used by everything else on the machine during the window (other processes, the driver) */
   otherCpu?: number
+  /** `+webhook` targets: events the receiver got during the measured window */
+  webhookEvents?: number
 }
 
 function loadConfig(t: Target, s: Scenario, o: Options, server: RunningServer, round: number): LoadConfig {
@@ -164,6 +180,7 @@ function loadConfig(t: Target, s: Scenario, o: Options, server: RunningServer, r
     connectConcurrency: o.connectConcurrency,
     sourceAddrs: o.sourceAddrs,
     deflate: o.deflate,
+    offline: o.offline,
     // The baselines know no features: they run as always, so the ratios show what the features cost.
     ...(o.features !== undefined && t.name.startsWith('duet') ? { features: o.features } : {}),
   }
@@ -177,12 +194,15 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
   let cpu0: number | undefined
   let sys0: number | undefined
   let sysBusySec: number | undefined
+  let events0 = 0
   const sysStart = (): void => {
     sys0 = systemBusySec()
+    events0 = receiver?.received ?? 0
   }
   const sysEnd = (): void => {
     const sys1 = systemBusySec()
     if (sys0 !== undefined && sys1 !== undefined) sysBusySec = sys1 - sys0
+    if (t.webhook === true && receiver !== undefined) rec.webhookEvents = receiver.received - events0
   }
   let result: LoadResult | undefined
   let error: string | undefined
@@ -368,10 +388,11 @@ function summarize(records: RunRecord[], scenario: Scenario, targets: string[]):
 async function main(): Promise<void> {
   const o = readOptions()
   if (!existsSync(LOAD_JS)) throw new Error(`${LOAD_JS} not found: run npm run build first`)
-  const targets = ALL_TARGETS.filter((t) => o.targets === undefined || o.targets.includes(t.name))
+  const targets = o.targets === undefined ? ALL_TARGETS : KNOWN_TARGETS.filter((t) => o.targets!.includes(t.name))
   for (const name of o.targets ?? []) {
-    if (!ALL_TARGETS.some((t) => t.name === name)) throw new Error(`unknown target ${name}; known: ${ALL_TARGETS.map((t) => t.name).join(', ')}`)
+    if (!KNOWN_TARGETS.some((t) => t.name === name)) throw new Error(`unknown target ${name}; known: ${KNOWN_TARGETS.map((t) => t.name).join(', ')}`)
   }
+  if (targets.some((t) => t.webhook === true)) receiver = await WebhookReceiver.start()
 
   const ncpu = cpus().length
   const canPin = o.taskset && ncpu >= 2 && Math.max(o.serverCpu, o.loadCpu) < ncpu && hasTaskset()
@@ -417,7 +438,7 @@ async function main(): Promise<void> {
         const server = await startServer({
           name: t.name,
           script: t.script,
-          env: t.env,
+          env: t.webhook === true ? (port, dir) => ({ ...t.env(port, dir), WEBHOOK_URL: receiver!.url, WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET }) : t.env,
           nodeArgs: o.serverNodeArgs,
           pin: pin.server,
           startupTimeoutSec: o.startupTimeoutSec,
@@ -442,7 +463,8 @@ async function main(): Promise<void> {
           console.log(`${Math.round(rec.load.bindsPerSec)} binds/s, ${rec.kbPerConn?.toFixed(1) ?? '?'} KB/conn`)
         } else if (rec.load !== undefined) {
           console.log(
-            `${Math.round(rec.load.ackedPerSec)} msg/s, ${rec.msgsPerCpuSec !== undefined ? Math.round(rec.msgsPerCpuSec) : '?'} msg/CPU-s, p99 ${rec.load.latency.p99Ms} ms, load CPU ${rec.load.loadCpu.toFixed(2)}`,
+            `${Math.round(rec.load.ackedPerSec)} msg/s, ${rec.msgsPerCpuSec !== undefined ? Math.round(rec.msgsPerCpuSec) : '?'} msg/CPU-s, p99 ${rec.load.latency.p99Ms} ms, load CPU ${rec.load.loadCpu.toFixed(2)}` +
+              (rec.webhookEvents === undefined ? '' : `, ${Math.round(rec.webhookEvents / rec.load.wallSec)} webhook events/s`),
           )
         }
         await sleep(500)
@@ -474,6 +496,7 @@ async function main(): Promise<void> {
   )
   copyFileSync(file, join(RESULTS_DIR, 'latest.json'))
   console.log(`results: ${file.slice(ROOT.length)}`)
+  await receiver?.close()
 }
 
 main().catch((err: unknown) => {

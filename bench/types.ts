@@ -35,6 +35,8 @@ export interface LoadConfig {
   deflate: boolean
   /** duet targets: the features each bind asks for (e.g. receipts); absent = none, as seed clients */
   features?: string[]
+  /** share of the pairs (0–1) whose b side never connects: a's messages go to an offline recipient */
+  offline?: number
   /** uid prefix, so that several runs against one server never collide */
   runId: string
   /** closed: when set, run (no warm-up) until this many bytes of `msg` were acked, durationSec at most */

@@ -90,8 +90,11 @@ export const ServerSendResponse = Type.Object({
 /** The content type of an export: one HistoryEntry per line. */
 export const NDJSON = 'application/x-ndjson'
 
-/** A webhook event's id: a UUID the outbox gives it, stable across retries. */
-export const WebhookEventId = Type.String({ format: 'uuid', description: 'the event id (`Duet-Event-Id`), a UUID' })
+/** A webhook event's id (src/store/outbox.ts eventId), stable across retries. */
+export const WebhookEventId = Type.String({
+  pattern: '^[0-9a-f]{16}-[0-9]{1,20}$',
+  description: "the event id (`Duet-Event-Id`): the store's tag (16 hex digits), a dash, and the message's mid",
+})
 
 /** The `message` of a `message.offline` event: as the sender's 204 named it, with the text. */
 export const WebhookMessage = Type.Object(

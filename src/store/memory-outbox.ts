@@ -1,14 +1,15 @@
 // The memory store's outbox: the events in process, gone with it, as its messages are.
 // Due events sit in a heap by due time, so a claim takes the first ones without looking at
 // the others (a receiver down for hours leaves many waiting for their next try).
-import { randomUUID } from 'node:crypto'
-import { OFFLINE_EVENT, type EventMessage, type FailedEvent, type Outbox, type OutboxEvent, type RetryResult, type TryOutcome } from './outbox.js'
+import { randomBytes } from 'node:crypto'
+import { eventId, midOfEvent, OFFLINE_EVENT, type EventMessage, type FailedEvent, type Outbox, type OutboxEvent, type RetryResult, type SettledTry } from './outbox.js'
 
 const PENDING = 0
 const SENT = 1
 const FAILED = 2
 
 interface MemoryEvent {
+  /** The message's mid, as a number: the heap's tie-break, the failed list's order. */
   seq: number
   id: string
   ts: number
@@ -24,17 +25,23 @@ interface MemoryEvent {
 }
 
 export class MemoryOutbox implements Outbox {
-  private seq = 0
+  /** A new one per process: the memory store starts empty, its mids from 1 again. */
+  private readonly tag = randomBytes(8).toString('hex')
+  /** By mid. */
   private readonly events = new Map<string, MemoryEvent>()
   private readonly due = new DueHeap()
   private readonly leased = new Set<MemoryEvent>()
   private pending = 0
 
+  /** `stored`: the message with this mid, as the store holds it, or undefined when gone. */
+  constructor(private readonly stored: (mid: string) => EventMessage | undefined) {}
+
   /** Called by the store's append, which stores the message in the same step. */
   written(message: EventMessage, ts = message.ts): void {
+    if (this.events.has(message.mid)) return // one event per message
     const event: MemoryEvent = {
-      seq: ++this.seq,
-      id: randomUUID(),
+      seq: Number(message.mid),
+      id: eventId(this.tag, message.mid),
       ts,
       message,
       state: PENDING,
@@ -45,7 +52,7 @@ export class MemoryOutbox implements Outbox {
       lastError: '',
       lastAttemptAt: 0,
     }
-    this.events.set(event.id, event)
+    this.events.set(message.mid, event)
     this.due.push(event)
     this.pending++
   }
@@ -54,7 +61,7 @@ export class MemoryOutbox implements Outbox {
   forget(gone: (message: EventMessage) => boolean): void {
     for (const event of this.events.values()) {
       if (!gone(event.message)) continue
-      this.events.delete(event.id)
+      this.events.delete(event.message.mid)
       this.leased.delete(event)
       if (event.state === PENDING) this.pending--
       event.state = -1 // the heap skips it
@@ -62,7 +69,8 @@ export class MemoryOutbox implements Outbox {
   }
 
   async add(message: EventMessage): Promise<void> {
-    this.written(message, Date.now())
+    const stored = this.stored(message.mid)
+    if (stored !== undefined) this.written(stored, Date.now())
   }
 
   async claim(claim: string, limit: number, now: number, leaseUntil: number): Promise<OutboxEvent[]> {
@@ -86,8 +94,16 @@ export class MemoryOutbox implements Outbox {
     return out
   }
 
-  async settle(claim: string, id: string, outcome: TryOutcome): Promise<void> {
-    const event = this.events.get(id)
+  async nextDue(): Promise<number | null> {
+    return this.due.firstDue()
+  }
+
+  async settle(claim: string, tries: readonly SettledTry[]): Promise<void> {
+    for (const outcome of tries) this.settleOne(claim, outcome)
+  }
+
+  private settleOne(claim: string, outcome: SettledTry): void {
+    const event = this.find(outcome.id)
     if (event === undefined || event.claim !== claim || event.state !== PENDING) return
     this.leased.delete(event)
     event.claim = null
@@ -118,9 +134,10 @@ export class MemoryOutbox implements Outbox {
   }
 
   async failed(before: string | null, limit: number): Promise<FailedEvent[]> {
-    const bound = before === null ? Infinity : (this.events.get(before)?.seq ?? 0)
+    const cursor = before === null ? null : midOfEvent(this.tag, before)
+    const bound = before === null ? Infinity : cursor === null ? 0 : Number(cursor)
     const out: FailedEvent[] = []
-    const all = [...this.events.values()]
+    const all = [...this.events.values()].sort((a, b) => a.seq - b.seq)
     for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
       const event = all[i]!
       if (event.state === FAILED && event.seq < bound) out.push({ ...view(event), lastError: event.lastError, lastAttemptAt: event.lastAttemptAt })
@@ -129,7 +146,7 @@ export class MemoryOutbox implements Outbox {
   }
 
   async retry(id: string, now: number): Promise<RetryResult> {
-    const event = this.events.get(id)
+    const event = this.find(id)
     if (event === undefined) return 'unknown'
     if (event.state !== FAILED) return 'not-failed'
     event.state = PENDING
@@ -138,6 +155,11 @@ export class MemoryOutbox implements Outbox {
     this.pending++
     this.due.push(event)
     return 'requeued'
+  }
+
+  private find(id: string): MemoryEvent | undefined {
+    const mid = midOfEvent(this.tag, id)
+    return mid === null ? undefined : this.events.get(mid)
   }
 }
 
@@ -161,6 +183,13 @@ class DueHeap {
       ;[items[i], items[parent]] = [items[parent]!, items[i]!]
       i = parent
     }
+  }
+
+  /** When the first pending event in the heap comes due, or null. */
+  firstDue(): number | null {
+    // Erased events leave their entries: drop them here, so they never set a timer.
+    while (this.items.length > 0 && this.items[0]!.event.state !== PENDING) this.pop()
+    return this.items[0]?.dueAt ?? null
   }
 
   /** The first event, if due by `now`, taken off the heap. */

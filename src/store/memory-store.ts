@@ -14,7 +14,7 @@ const DELIVERED = 2
 
 export class MemoryMessageStore implements MessageStore {
   readonly kind = 'memory'
-  readonly outbox = new MemoryOutbox()
+  readonly outbox = new MemoryOutbox((mid) => this.eventMessage(mid))
   private seq = 0
   // The columns, indexed by seq - 1.
   private readonly from: string[] = []
@@ -281,6 +281,15 @@ export class MemoryMessageStore implements MessageStore {
   async ping(): Promise<void> {}
 
   async close(): Promise<void> {}
+
+  /** The message with this mid while it is stored (erased and purged ones leave the recipient's list). */
+  private eventMessage(mid: string): { mid: string; from: string; to: string; msg: string; ts: number } | undefined {
+    const seq = Number(mid)
+    const seqs = this.byRecipient.get(this.to[seq - 1] ?? '') ?? NONE
+    if (seqs[firstAfter(seqs, seq - 1)] !== seq) return undefined
+    const { read: _read, ...message } = this.view(seq)
+    return message
+  }
 
   private view(seq: number): StoredMessage {
     const i = seq - 1

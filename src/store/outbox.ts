@@ -4,6 +4,7 @@
 // each, and settles the try. An event goes when its message does: erased, or purged by
 // RETENTION_DAYS (sent and failed events with it, pending ones too).
 import type { StoredMessage } from '../protocol/message.js'
+import { midBound } from './mid.js'
 
 export const OFFLINE_EVENT = 'message.offline'
 
@@ -33,6 +34,9 @@ export type TryOutcome =
   | { kind: 'retry'; at: number; error: string; retryAt: number }
   | { kind: 'failed'; at: number; error: string }
 
+/** A try of one event, settled. */
+export type SettledTry = TryOutcome & { id: string }
+
 export type RetryResult = 'requeued' | 'not-failed' | 'unknown'
 
 export interface Outbox {
@@ -49,8 +53,14 @@ export interface Outbox {
    */
   claim(claim: string, limit: number, now: number, leaseUntil: number): Promise<OutboxEvent[]>
 
-  /** Records a claimed try. Ignored when the event is no longer leased to `claim`. */
-  settle(claim: string, id: string, outcome: TryOutcome): Promise<void>
+  /**
+   * When the first event not leased at `now` comes due (ms), or null when none is pending: the
+   * dispatcher sets its timer by it, for its retries and every other node's.
+   */
+  nextDue(now: number): Promise<number | null>
+
+  /** Records claimed tries, together. Each is ignored when its event is no longer leased to `claim`. */
+  settle(claim: string, tries: readonly SettledTry[]): Promise<void>
 
   /** Gives back, untried, the events still leased to `claim` (a node shutting down). */
   release(claim: string): Promise<void>
@@ -63,6 +73,20 @@ export interface Outbox {
 
   /** Puts a failed event back in the queue, due now, with a fresh count of tries. */
   retry(id: string, now: number): Promise<RetryResult>
+}
+
+/**
+ * An event's id: the store's webhook tag (random, made once per store: a new or wiped store
+ * never repeats an old one's ids) and the mid of the message it announces (one event per
+ * message, and mids are never reused). Stable across retries, so receivers deduplicate by it.
+ */
+export const eventId = (tag: string, mid: string): string => `${tag}-${mid}`
+
+/** The mid an event id of this store names (clamped to int64), or null: another store's, or not an event id. */
+export function midOfEvent(tag: string, id: string): string | null {
+  const dash = id.indexOf('-')
+  const mid = id.slice(dash + 1)
+  return id.slice(0, dash) === tag && /^[0-9]{1,20}$/.test(mid) ? String(midBound(mid)) : null
 }
 
 /** The exact body a receiver gets, the same bytes on every try (the signature covers them). */

@@ -67,6 +67,7 @@ export class PostgresMessageStore implements MessageStore {
       } finally {
         client.release()
       }
+      await this.outbox.start()
     } catch (error) {
       await this.pool.end().catch(() => undefined)
       throw error

@@ -1,18 +1,19 @@
 // The SQLite store's webhook outbox (migration 6). Events are written by the append, in its
-// transaction; claims and settles go through the store's write queue too, so a claim sees
-// an event only once the batch that wrote it is fsynced, and a settle lands after its claim.
+// transaction. The dispatcher's statements run on their own, between the store's batches (one
+// connection, synchronous): a claim or a settle waits for no group commit, and a lost settle
+// only means a try made again. A claim takes only events whose batch is fsynced (`durable`):
+// a power cut can take back a message not yet synced, and its mid would be handed out again.
 // One process owns the file, so a lease left by the previous run is released at open.
-import { randomUUID } from 'node:crypto'
 import type Database from 'better-sqlite3'
-import { OFFLINE_EVENT, type EventMessage, type FailedEvent, type Outbox, type OutboxEvent, type RetryResult, type TryOutcome } from './outbox.js'
+import { eventId, midOfEvent, OFFLINE_EVENT, type EventMessage, type FailedEvent, type Outbox, type OutboxEvent, type RetryResult, type SettledTry } from './outbox.js'
 
 const E = 'duet_webhook_events'
 const PENDING = 0
 const SENT = 1
 const FAILED = 2
+const NO_MID = 9223372036854775807n
 
 interface EventRow {
-  id: string
   ts: number
   attempts: number
   mid: number
@@ -24,94 +25,126 @@ interface EventRow {
   last_attempt_at: number | null
 }
 
-const EVENT_COLUMNS = `e.id, e.ts, e.attempts, m.mid, m.sender, m.recipient, m.msg, m.ts AS message_ts, e.last_error, e.last_attempt_at`
-
-/** Runs `exec` in the store's write queue; resolves once its batch is durable. */
-export type QueuedWriter = <R>(exec: () => R) => Promise<R>
+const EVENT_COLUMNS = `e.ts, e.attempts, m.mid, m.sender, m.recipient, m.msg, m.ts AS message_ts, e.last_error, e.last_attempt_at`
 
 function prepare(db: Database.Database) {
   const settled = `claim = NULL, lease_until = 0, attempts = attempts + 1, last_attempt_at = @at`
-  const mine = `id = @id AND claim = @claim AND state = ${PENDING}`
+  const mine = `mid = @mid AND claim = @claim AND state = ${PENDING}`
   return {
-    insert: db.prepare<{ id: string; mid: number; ts: number }>(`INSERT INTO ${E} (id, mid, ts, due_at) VALUES (@id, @mid, @ts, @ts)`),
-    insertIfStored: db.prepare<{ id: string; mid: number; ts: number }>(
-      `INSERT INTO ${E} (id, mid, ts, due_at) SELECT @id, mid, @ts, @ts FROM duet_messages WHERE mid = @mid`,
+    insert: db.prepare<{ mid: number; ts: number }>(`INSERT INTO ${E} (mid, ts, due_at) VALUES (@mid, @ts, @ts)`),
+    insertIfStored: db.prepare<{ mid: number; ts: number }>(
+      `INSERT OR IGNORE INTO ${E} (mid, ts, due_at) SELECT mid, @ts, @ts FROM duet_messages WHERE mid = @mid`,
     ),
     claim: db
-      .prepare<{ claim: string; now: number; until: number; limit: number }, number>(
+      .prepare<{ claim: string; now: number; until: number; limit: number; durable: number }, number>(
         `UPDATE ${E} SET claim = @claim, lease_until = @until
-         WHERE seq IN (SELECT seq FROM ${E} WHERE state = ${PENDING} AND due_at <= @now AND lease_until <= @now
+         WHERE mid IN (SELECT mid FROM ${E} WHERE state = ${PENDING} AND due_at <= @now AND lease_until <= @now AND mid <= @durable
                        ORDER BY due_at LIMIT @limit)
-         RETURNING seq`,
+         RETURNING mid`,
       )
       .pluck(),
-    bySeqs: db.prepare<[string], EventRow>(
+    nextDue: db
+      .prepare<{ now: number; durable: number }, number>(
+        `SELECT due_at FROM ${E} INDEXED BY duet_webhook_events_due
+         WHERE state = ${PENDING} AND lease_until <= @now AND mid <= @durable ORDER BY due_at LIMIT 1`,
+      )
+      .pluck(),
+    byMids: db.prepare<[string], EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM ${E} e JOIN duet_messages m ON m.mid = e.mid
-       WHERE e.seq IN (SELECT value FROM json_each(?)) ORDER BY e.due_at, e.seq`,
+       WHERE e.mid IN (SELECT value FROM json_each(?)) ORDER BY e.due_at, e.mid`,
     ),
-    sent: db.prepare<{ id: string; claim: string; at: number }>(`UPDATE ${E} SET state = ${SENT}, last_error = NULL, ${settled} WHERE ${mine}`),
-    retry: db.prepare<{ id: string; claim: string; at: number; error: string; retryAt: number }>(
+    sent: db.prepare<{ mid: number; claim: string; at: number }>(`UPDATE ${E} SET state = ${SENT}, last_error = NULL, ${settled} WHERE ${mine}`),
+    retry: db.prepare<{ mid: number; claim: string; at: number; error: string; retryAt: number }>(
       `UPDATE ${E} SET last_error = @error, due_at = @retryAt, ${settled} WHERE ${mine}`,
     ),
-    failed: db.prepare<{ id: string; claim: string; at: number; error: string }>(
+    failed: db.prepare<{ mid: number; claim: string; at: number; error: string }>(
       `UPDATE ${E} SET state = ${FAILED}, last_error = @error, ${settled} WHERE ${mine}`,
     ),
     release: db.prepare<[string]>(`UPDATE ${E} SET claim = NULL, lease_until = 0 WHERE state = ${PENDING} AND claim = ?`),
     releaseAll: db.prepare(`UPDATE ${E} SET claim = NULL, lease_until = 0 WHERE state = ${PENDING} AND claim IS NOT NULL`),
     pending: db.prepare<[], number>(`SELECT count(*) FROM ${E} WHERE state = ${PENDING}`).pluck(),
-    failedPage: db.prepare<{ before: string | null; limit: number }, EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM ${E} e JOIN duet_messages m ON m.mid = e.mid
-       WHERE e.state = ${FAILED} AND e.seq < coalesce((SELECT seq FROM ${E} WHERE id = @before), 9223372036854775807)
-       ORDER BY e.seq DESC LIMIT @limit`,
+    failedPage: db.prepare<{ before: bigint; limit: number }, EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM ${E} e INDEXED BY duet_webhook_events_failed JOIN duet_messages m ON m.mid = e.mid
+       WHERE e.state = ${FAILED} AND e.mid < @before ORDER BY e.mid DESC LIMIT @limit`,
     ),
-    requeue: db.prepare<{ id: string; now: number }>(
-      `UPDATE ${E} SET state = ${PENDING}, attempts = 0, due_at = @now, claim = NULL, lease_until = 0 WHERE id = @id AND state = ${FAILED}`,
+    requeue: db.prepare<{ mid: number; now: number }>(
+      `UPDATE ${E} SET state = ${PENDING}, attempts = 0, due_at = @now, claim = NULL, lease_until = 0 WHERE mid = @mid AND state = ${FAILED}`,
     ),
-    exists: db.prepare<[string], number>(`SELECT 1 FROM ${E} WHERE id = ?`).pluck(),
+    exists: db.prepare<[number], number>(`SELECT 1 FROM ${E} WHERE mid = ?`).pluck(),
+    tag: db.prepare<[], string>(`SELECT value FROM duet_meta WHERE key = 'webhook_tag'`).pluck(),
+    newestMid: db.prepare<[], number | null>(`SELECT max(mid) FROM ${E}`).pluck(),
   }
 }
 
 export class SqliteOutbox implements Outbox {
   private readonly sql: ReturnType<typeof prepare>
+  private readonly settleAll: Database.Transaction<(claim: string, tries: readonly SettledTry[]) => void>
+  private readonly tag: string
+  /** The highest mid of an event whose batch is fsynced: claims take none above it. */
+  private durable: number
+  /** The highest mid of an event written by the batch being applied. */
+  private batchNewest = 0
 
-  constructor(
-    db: Database.Database,
-    private readonly write: QueuedWriter,
-  ) {
+  constructor(db: Database.Database) {
     this.sql = prepare(db)
+    this.tag = this.sql.tag.get()!
+    // What the file holds at open is what survived: all of it is durable.
+    this.durable = this.sql.newestMid.get() ?? 0
     this.sql.releaseAll.run()
+    // One transaction for a turn's settles: a commit each would cost more than the updates.
+    this.settleAll = db.transaction((claim: string, tries: readonly SettledTry[]) => {
+      for (const outcome of tries) {
+        const mid = this.midOf(outcome.id)
+        if (mid === null) continue
+        const at = outcome.at
+        if (outcome.kind === 'sent') this.sql.sent.run({ mid, claim, at })
+        else if (outcome.kind === 'retry') this.sql.retry.run({ mid, claim, at, error: outcome.error, retryAt: outcome.retryAt })
+        else this.sql.failed.run({ mid, claim, at, error: outcome.error })
+      }
+    })
   }
 
   /** Inside the append's transaction: the event of the message just inserted. */
   written(mid: number, ts: number): void {
-    this.sql.insert.run({ id: randomUUID(), mid, ts })
+    this.sql.insert.run({ mid, ts })
+    if (mid > this.batchNewest) this.batchNewest = mid
   }
 
-  add(message: EventMessage): Promise<void> {
-    return this.write(() => {
-      this.sql.insertIfStored.run({ id: randomUUID(), mid: Number(message.mid), ts: Date.now() })
-    })
+  /** A batch starts (again, after a rollback): what an earlier apply noted is void. */
+  discard(): void {
+    this.batchNewest = 0
   }
 
-  claim(claim: string, limit: number, now: number, leaseUntil: number): Promise<OutboxEvent[]> {
-    return this.write(() => {
-      const seqs = this.sql.claim.all({ claim, now, until: leaseUntil, limit })
-      return seqs.length === 0 ? [] : this.sql.bySeqs.all(JSON.stringify(seqs)).map(toEvent)
-    })
+  /** The batch has committed: the events it wrote, for `synced` once it is fsynced. */
+  committed(): number {
+    return this.batchNewest
   }
 
-  settle(claim: string, id: string, outcome: TryOutcome): Promise<void> {
-    return this.write(() => {
-      if (outcome.kind === 'sent') this.sql.sent.run({ id, claim, at: outcome.at })
-      else if (outcome.kind === 'retry') this.sql.retry.run({ id, claim, at: outcome.at, error: outcome.error, retryAt: outcome.retryAt })
-      else this.sql.failed.run({ id, claim, at: outcome.at, error: outcome.error })
-    })
+  /** The batch that wrote events up to `mid` is fsynced: they may be claimed. */
+  synced(mid: number): void {
+    if (mid > this.durable) this.durable = mid
   }
 
-  release(claim: string): Promise<void> {
-    return this.write(() => {
-      this.sql.release.run(claim)
-    })
+  async add(message: EventMessage): Promise<void> {
+    // The message was acknowledged, so it is durable; the event goes out with the next fsync.
+    this.sql.insertIfStored.run({ mid: Number(message.mid), ts: Date.now() })
+  }
+
+  async claim(claim: string, limit: number, now: number, leaseUntil: number): Promise<OutboxEvent[]> {
+    const mids = this.sql.claim.all({ claim, now, until: leaseUntil, limit, durable: this.durable })
+    return mids.length === 0 ? [] : this.sql.byMids.all(JSON.stringify(mids)).map((row) => this.toEvent(row))
+  }
+
+  async nextDue(now: number): Promise<number | null> {
+    return this.sql.nextDue.get({ now, durable: this.durable }) ?? null
+  }
+
+  async settle(claim: string, tries: readonly SettledTry[]): Promise<void> {
+    this.settleAll(claim, tries)
+  }
+
+  async release(claim: string): Promise<void> {
+    this.sql.release.run(claim)
   }
 
   async pendingCount(): Promise<number> {
@@ -119,27 +152,35 @@ export class SqliteOutbox implements Outbox {
   }
 
   async failed(before: string | null, limit: number): Promise<FailedEvent[]> {
-    return this.sql.failedPage.all({ before, limit }).map((row) => ({
-      ...toEvent(row),
+    const cursor = before === null ? NO_MID : this.midOf(before)
+    if (cursor === null) return []
+    return this.sql.failedPage.all({ before: BigInt(cursor), limit }).map((row) => ({
+      ...this.toEvent(row),
       lastError: row.last_error ?? '',
       lastAttemptAt: row.last_attempt_at ?? 0,
     }))
   }
 
-  retry(id: string, now: number): Promise<RetryResult> {
-    return this.write(() => {
-      if (this.sql.requeue.run({ id, now }).changes === 1) return 'requeued'
-      return this.sql.exists.get(id) === undefined ? 'unknown' : 'not-failed'
-    })
+  async retry(id: string, now: number): Promise<RetryResult> {
+    const mid = this.midOf(id)
+    if (mid === null) return 'unknown'
+    if (this.sql.requeue.run({ mid, now }).changes === 1) return 'requeued'
+    return this.sql.exists.get(mid) === undefined ? 'unknown' : 'not-failed'
   }
-}
 
-function toEvent(row: EventRow): OutboxEvent {
-  return {
-    id: row.id,
-    type: OFFLINE_EVENT,
-    ts: row.ts,
-    attempts: row.attempts,
-    message: { mid: String(row.mid), from: row.sender, to: row.recipient, msg: row.msg, ts: row.message_ts },
+  private midOf(id: string): number | null {
+    const mid = midOfEvent(this.tag, id)
+    return mid === null ? null : Number(mid)
+  }
+
+  private toEvent(row: EventRow): OutboxEvent {
+    const mid = String(row.mid)
+    return {
+      id: eventId(this.tag, mid),
+      type: OFFLINE_EVENT,
+      ts: row.ts,
+      attempts: row.attempts,
+      message: { mid, from: row.sender, to: row.recipient, msg: row.msg, ts: row.message_ts },
+    }
   }
 }

@@ -93,9 +93,10 @@ export class SqliteMessageStore implements MessageStore {
     if (repaired) this.logger?.warn('an older version of duet wrote to this file: the conversation list was rebuilt')
     this.sql = prepareStatements(this.db)
     this.conversationList = new SqliteConversations(this.db)
-    this.outbox = new SqliteOutbox(this.db, (exec) => this.enqueue(exec))
+    this.outbox = new SqliteOutbox(this.db)
     this.applyAll = this.db.transaction((batch: PendingWrite[]) => {
       this.conversationList.discard() // whatever a batch that rolled back had noted
+      this.outbox.discard()
       for (const write of batch) write.apply()
       this.conversationList.write()
     })
@@ -315,8 +316,11 @@ export class SqliteMessageStore implements MessageStore {
       for (const write of batch) this.commitBatch([write])
       return
     }
-    if (!this.walSync) for (const write of batch) write.commit()
-    else
+    const events = this.outbox.committed()
+    if (!this.walSync) {
+      this.outbox.synced(events)
+      for (const write of batch) write.commit()
+    } else
       this.walSync.afterCommit((error) => {
         // The rows are committed but may not survive a power cut, so they are not acknowledged.
         // After a failed fdatasync the kernel may have dropped the pages it could not write, and
@@ -326,6 +330,7 @@ export class SqliteMessageStore implements MessageStore {
           this.stopped = new Error('sqlite store stopped after a failed WAL fdatasync: restart the server', { cause: error })
           this.logger?.fatal({ err: error, size: batch.length }, 'sqlite WAL fdatasync failed: store stopped')
         }
+        if (!this.stopped) this.outbox.synced(events)
         for (const write of batch) {
           if (this.stopped) write.fail(this.stopped)
           else write.commit()

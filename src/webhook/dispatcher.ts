@@ -2,12 +2,14 @@
 // other node sends them meanwhile), POSTs each signed, and settles the try in the outbox:
 // sent, retry later (retry-policy.ts), or failed. At most WEBHOOK_CONCURRENCY requests are in
 // flight and only those events are in memory: a receiver that is down leaves its events on
-// disk, due again at their next try, and costs the chat path nothing but the outbox writes.
+// disk, due again at their next try. Claims and settles are made once per event-loop turn,
+// for every request that ended in it: under load, one store write serves many events.
 import { randomUUID } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import type { Logger } from '../logger.js'
 import type { StoredMessage } from '../protocol/message.js'
-import { eventBody, type Outbox, type OutboxEvent, type TryOutcome } from '../store/outbox.js'
+import { eventBody, type Outbox, type OutboxEvent, type SettledTry, type TryOutcome } from '../store/outbox.js'
+import { createPoster, type Poster } from './http-post.js'
 import { judgeStatus, retryGap } from './retry-policy.js'
 import { sign } from './signature.js'
 
@@ -43,12 +45,17 @@ export interface DispatcherOptions extends WebhookSettings {
 export class WebhookDispatcher {
   /** Unique per run: a settle after a restart can never pass for this run's claim. */
   private readonly claimId: string
+  private readonly poster: Poster
   private inFlight = 0
+  private claimQueued = false
   private claiming = false
   /** A wake came while a claim was running: claim again after it. */
   private wokenMeanwhile = false
   private closed = false
   private readonly requests = new Set<AbortController>()
+  /** Tries ended this turn, settled together at its end. */
+  private settles: SettledTry[] = []
+  private settling: Promise<void> | undefined
   private poller: NodeJS.Timeout | undefined
   private timer: NodeJS.Timeout | undefined
   private timerAt = Infinity
@@ -60,6 +67,7 @@ export class WebhookDispatcher {
 
   constructor(private readonly options: DispatcherOptions) {
     this.claimId = `${options.nodeId}#${randomUUID()}`
+    this.poster = createPoster(options.url, options.concurrency)
   }
 
   start(): void {
@@ -88,10 +96,22 @@ export class WebhookDispatcher {
     clearTimeout(this.timer)
     for (const request of this.requests) request.abort()
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.idle.push(resolve))
+    await this.flushSettles()
     await this.options.outbox.release(this.claimId)
+    this.poster.close()
   }
 
+  /** Claims at the end of this turn, once for every wake in it. */
   private pump(): void {
+    if (this.closed || this.claimQueued) return
+    this.claimQueued = true
+    setImmediate(() => {
+      this.claimQueued = false
+      this.claim()
+    })
+  }
+
+  private claim(): void {
     if (this.closed) return
     if (this.claiming) {
       this.wokenMeanwhile = true
@@ -99,7 +119,11 @@ export class WebhookDispatcher {
     }
     const free = this.options.concurrency - this.inFlight
     const now = Date.now()
-    if (free <= 0 || now < this.pausedUntil) return
+    if (free <= 0) return
+    if (now < this.pausedUntil) {
+      this.wakeAt(this.pausedUntil)
+      return
+    }
     // A receiver that refused a whole round of tries is down or overloaded: wait a gap before
     // the next claim (the timer pumps then), rather than spend every due event's tries at once.
     if (this.failuresInARow >= this.options.concurrency) {
@@ -113,18 +137,23 @@ export class WebhookDispatcher {
     this.options.outbox
       .claim(this.claimId, free, now, now + this.options.timeoutMs + LEASE_MARGIN_MS)
       .then(
-        (events) => {
+        async (events) => {
           for (const event of events) void this.deliver(event)
+          // Nothing more due now: wake when the next event is (a retry, here or on another node).
+          if (events.length < free) {
+            const next = await this.options.outbox.nextDue(now)
+            if (next !== null) this.wakeAt(next)
+          }
         },
-        (err: unknown) => this.options.logger.error({ err }, 'webhook outbox claim failed'),
       )
+      .catch((err: unknown) => this.options.logger.error({ err }, 'webhook outbox claim failed'))
       .finally(() => {
         this.claiming = false
         if (this.wokenMeanwhile) this.pump()
       })
   }
 
-  /** Pumps at `at` (ms), unless a pump is due sooner already. */
+  /** Pumps at `at` (ms), unless a pump is due sooner already; a pump then sets the next. */
   private wakeAt(at: number): void {
     if (this.closed || at >= this.timerAt) return
     clearTimeout(this.timer)
@@ -140,73 +169,76 @@ export class WebhookDispatcher {
   }
 
   private async deliver(event: OutboxEvent): Promise<void> {
-    const { url, secret, timeoutMs, maxAttempts, metrics } = this.options
+    const { secret, timeoutMs, maxAttempts, metrics } = this.options
     this.inFlight++
     const request = new AbortController()
     this.requests.add(request)
-    const timeout = setTimeout(() => request.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs)
     const started = performance.now()
     const body = eventBody(event)
+    const headers = { 'content-type': 'application/json', 'duet-event-id': event.id, 'duet-signature': sign(secret, body) }
     let result: TryResult
     let error = ''
     try {
-      const response = await fetch(url, {
-        method: 'POST',
-        body,
-        headers: { 'content-type': 'application/json', 'duet-event-id': event.id, 'duet-signature': sign(secret, body) },
-        redirect: 'manual',
-        signal: request.signal,
-      })
-      // Nothing of the answer but its status is used: do not wait for (or hold) its body.
-      await response.body?.cancel().catch(() => undefined)
-      result = judgeStatus(response.status)
-      if (result !== 'sent') error = `HTTP ${response.status}`
+      const status = await this.poster.post(body, headers, timeoutMs, request.signal)
+      result = judgeStatus(status)
+      if (result !== 'sent') error = `HTTP ${status}`
     } catch (err) {
       result = 'retry'
-      error = describe(request.signal.aborted ? request.signal.reason : err)
-    } finally {
-      clearTimeout(timeout)
-      this.requests.delete(request)
+      error = describe(err)
     }
-    const seconds = (performance.now() - started) / 1000
+    this.requests.delete(request)
     const tries = event.attempts + 1
     if (result === 'retry' && tries >= maxAttempts) result = 'failed'
-    if (!this.closed) {
-      metrics?.tried(result, seconds)
-      await this.settle(event, tries, result, error)
+    // Cut by close: not a try; the release gives the event back.
+    if (!request.signal.aborted) {
+      metrics?.tried(result, (performance.now() - started) / 1000)
+      this.record(event, tries, result, error)
     }
     this.inFlight--
     if (this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve()
     this.pump()
   }
 
-  private async settle(event: OutboxEvent, tries: number, result: TryResult, error: string): Promise<void> {
-    const { logger, outbox } = this.options
+  private record(event: OutboxEvent, tries: number, result: TryResult, error: string): void {
+    const { logger } = this.options
     const at = Date.now()
-    let outcome: TryOutcome
     if (result === 'sent') {
       if (this.failuresInARow > 0) logger.info({ id: event.id }, 'webhook receiver answers again')
       this.failuresInARow = 0
-      outcome = { kind: 'sent', at }
+      this.settle({ id: event.id, kind: 'sent', at })
     } else if (result === 'retry') {
       if (this.failuresInARow++ === 0) logger.warn({ id: event.id, tries, error }, 'webhook try failed: retrying with backoff')
       const retryAt = at + retryGap(tries, this.options.random)
-      outcome = { kind: 'retry', at, error, retryAt }
+      this.settle({ id: event.id, kind: 'retry', at, error, retryAt })
       this.wakeAt(retryAt)
     } else {
       logger.warn({ id: event.id, mid: event.message.mid, tries, error }, 'webhook event failed: see GET /admin/webhooks')
-      outcome = { kind: 'failed', at, error }
+      this.settle({ id: event.id, kind: 'failed', at, error })
     }
-    await outbox.settle(this.claimId, event.id, outcome).catch((err: unknown) => {
-      // The lease runs out and the event is tried again: a duplicate, never a loss.
-      logger.error({ err, id: event.id }, 'webhook outcome not recorded')
-    })
+  }
+
+  /** Queues a try's outcome; the turn's outcomes are written together at its end. */
+  private settle(outcome: SettledTry): void {
+    if (this.settles.push(outcome) === 1) setImmediate(() => void this.flushSettles())
+  }
+
+  private flushSettles(): Promise<void> {
+    const tries = this.settles.splice(0)
+    if (tries.length === 0) return this.settling ?? Promise.resolve()
+    // One write at a time, in order: a retry's settle must land before a later one of its event.
+    const previous = this.settling ?? Promise.resolve()
+    const settling = previous
+      .then(() => this.options.outbox.settle(this.claimId, tries))
+      .catch((err: unknown) => {
+        // The leases run out and the events are tried again: duplicates, never a loss.
+        this.options.logger.error({ err, events: tries.length }, 'webhook outcomes not recorded')
+      })
+    this.settling = settling
+    return settling
   }
 }
 
 function describe(err: unknown): string {
   if (!(err instanceof Error)) return String(err)
-  // fetch says "fetch failed"; the reason (ECONNREFUSED, a DNS error) is its cause.
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : ''
-  return `${err.message}${cause}`.slice(0, 500)
+  return err.message.slice(0, 500)
 }

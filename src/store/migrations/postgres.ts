@@ -98,25 +98,29 @@ const MIGRATIONS: ReadonlyArray<(s: string) => string> = [
         UNION ALL
         SELECT sender, recipient, mid FROM ${s}.duet_messages WHERE sender <> recipient
       ) sides GROUP BY owner, peer;`,
-  // 4: the webhook outbox (postgres-outbox.ts). An event names its message and goes with it
-  // (erase, purge) by the cascade. state: 0 pending, 1 sent, 2 failed.
+  // 4: the webhook outbox (postgres-outbox.ts): one event per message, keyed by its mid, gone
+  // with it by the cascade. Only pending events are in the due index, only failed ones in the
+  // failed one. state: 0 pending, 1 sent, 2 failed. The tag makes this schema's event ids its
+  // own (outbox.ts eventId).
   (s) => `
     CREATE TABLE ${s}.duet_webhook_events (
-      seq             bigserial PRIMARY KEY,
-      id              text      NOT NULL UNIQUE,
-      mid             bigint    NOT NULL REFERENCES ${s}.duet_messages (mid) ON DELETE CASCADE,
-      ts              bigint    NOT NULL,
-      state           smallint  NOT NULL DEFAULT 0,
-      attempts        integer   NOT NULL DEFAULT 0,
-      due_at          bigint    NOT NULL,
+      mid             bigint   PRIMARY KEY REFERENCES ${s}.duet_messages (mid) ON DELETE CASCADE,
+      ts              bigint   NOT NULL,
+      state           smallint NOT NULL DEFAULT 0,
+      attempts        integer  NOT NULL DEFAULT 0,
+      due_at          bigint   NOT NULL,
       claim           text,
-      lease_until     bigint    NOT NULL DEFAULT 0,
+      lease_until     bigint   NOT NULL DEFAULT 0,
       last_error      text,
       last_attempt_at bigint
     );
     CREATE INDEX duet_webhook_events_due ON ${s}.duet_webhook_events (due_at) WHERE state = 0;
-    CREATE INDEX duet_webhook_events_failed ON ${s}.duet_webhook_events (seq) WHERE state = 2;
-    CREATE INDEX duet_webhook_events_mid ON ${s}.duet_webhook_events (mid);`,
+    CREATE INDEX duet_webhook_events_failed ON ${s}.duet_webhook_events (mid) WHERE state = 2;
+    CREATE TABLE ${s}.duet_webhook_tag (
+      id  boolean PRIMARY KEY DEFAULT true CHECK (id),
+      tag text    NOT NULL
+    );
+    INSERT INTO ${s}.duet_webhook_tag (tag) VALUES (substr(md5(random()::text || clock_timestamp()::text), 1, 16));`,
 ]
 
 /** Brings the schema up to `target` (the latest unless a test wants an older one). */

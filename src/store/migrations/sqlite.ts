@@ -83,12 +83,12 @@ const MIGRATIONS: readonly string[] = [
                coalesce((SELECT max(mid) FROM duet_messages WHERE recipient = OLD.sender AND sender = OLD.recipient), 0)) AS mid) AS newest
        WHERE newest.mid BETWEEN 1 AND OLD.mid - 1;
    END;`,
-  // 6: the webhook outbox (sqlite-outbox.ts). An event names its message by mid and goes with
-  // it (erase, purge) through the trigger. state: 0 pending, 1 sent, 2 failed.
+  // 6: the webhook outbox (sqlite-outbox.ts): one event per message, keyed by its mid (an
+  // insert appends to the table's b-tree), gone with the message through the trigger. Only
+  // pending events are in the due index, only failed ones in the failed one. state: 0 pending,
+  // 1 sent, 2 failed. The tag makes this file's event ids its own (outbox.ts eventId).
   `CREATE TABLE duet_webhook_events (
-     seq             INTEGER PRIMARY KEY,
-     id              TEXT    NOT NULL UNIQUE,
-     mid             INTEGER NOT NULL,
+     mid             INTEGER PRIMARY KEY,
      ts              INTEGER NOT NULL,
      state           INTEGER NOT NULL DEFAULT 0,
      attempts        INTEGER NOT NULL DEFAULT 0,
@@ -99,11 +99,11 @@ const MIGRATIONS: readonly string[] = [
      last_attempt_at INTEGER
    );
    CREATE INDEX duet_webhook_events_due ON duet_webhook_events (due_at) WHERE state = 0;
-   CREATE INDEX duet_webhook_events_failed ON duet_webhook_events (seq) WHERE state = 2;
-   CREATE INDEX duet_webhook_events_mid ON duet_webhook_events (mid);
+   CREATE INDEX duet_webhook_events_failed ON duet_webhook_events (mid) WHERE state = 2;
    CREATE TRIGGER duet_webhook_events_message_gone AFTER DELETE ON duet_messages BEGIN
      DELETE FROM duet_webhook_events WHERE mid = OLD.mid;
-   END;`,
+   END;
+   INSERT INTO duet_meta (key, value) VALUES ('webhook_tag', lower(hex(randomblob(8))));`,
 ]
 
 /** Brings the schema up to `target` (the latest unless a test wants an older one). */
