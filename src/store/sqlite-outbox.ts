@@ -72,7 +72,7 @@ function prepare(db: Database.Database) {
     ),
     exists: db.prepare<[number], number>(`SELECT 1 FROM ${E} WHERE mid = ?`).pluck(),
     tag: db.prepare<[], string>(`SELECT value FROM duet_meta WHERE key = 'webhook_tag'`).pluck(),
-    newestMid: db.prepare<[], number | null>(`SELECT max(mid) FROM ${E}`).pluck(),
+    newestMid: db.prepare<[], number | null>(`SELECT max(mid) FROM duet_messages`).pluck(),
   }
 }
 
@@ -80,9 +80,9 @@ export class SqliteOutbox implements Outbox {
   private readonly sql: ReturnType<typeof prepare>
   private readonly settleAll: Database.Transaction<(claim: string, tries: readonly SettledTry[]) => void>
   private readonly tag: string
-  /** The highest mid of an event whose batch is fsynced: claims take none above it. */
+  /** The highest mid of a message whose batch is fsynced: claims take no event above it. */
   private durable: number
-  /** The highest mid of an event written by the batch being applied. */
+  /** The highest mid the batch being applied stored. */
   private batchNewest = 0
 
   constructor(db: Database.Database) {
@@ -104,9 +104,9 @@ export class SqliteOutbox implements Outbox {
     })
   }
 
-  /** Inside the append's transaction: the event of the message just inserted. */
-  written(mid: number, ts: number): void {
-    this.sql.insert.run({ mid, ts })
+  /** Inside the append's transaction: a message was inserted, and its event when `offline`. */
+  appended(mid: number, ts: number, offline: boolean): void {
+    if (offline) this.sql.insert.run({ mid, ts })
     if (mid > this.batchNewest) this.batchNewest = mid
   }
 
@@ -115,12 +115,12 @@ export class SqliteOutbox implements Outbox {
     this.batchNewest = 0
   }
 
-  /** The batch has committed: the events it wrote, for `synced` once it is fsynced. */
+  /** The batch has committed: the newest mid it stored, for `synced` once it is fsynced. */
   committed(): number {
     return this.batchNewest
   }
 
-  /** The batch that wrote events up to `mid` is fsynced: they may be claimed. */
+  /** The batch that stored messages up to `mid` is fsynced: their events may be claimed. */
   synced(mid: number): void {
     if (mid > this.durable) this.durable = mid
   }

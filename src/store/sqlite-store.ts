@@ -110,7 +110,7 @@ export class SqliteMessageStore implements MessageStore {
       const inserted = this.sql.insert.run(input.from, input.to, input.msg, ts, +input.read, +input.delivered, ref)
       if (inserted.changes === 1) {
         this.conversationList.appended(input.from, input.to, Number(inserted.lastInsertRowid))
-        if (input.offlineEvent === true) this.outbox.written(Number(inserted.lastInsertRowid), ts)
+        this.outbox.appended(Number(inserted.lastInsertRowid), ts, input.offlineEvent === true)
         const message = { mid: String(inserted.lastInsertRowid), from: input.from, to: input.to, msg: input.msg, ts, read: input.read }
         return { message, duplicate: false }
       }
@@ -316,9 +316,9 @@ export class SqliteMessageStore implements MessageStore {
       for (const write of batch) this.commitBatch([write])
       return
     }
-    const events = this.outbox.committed()
+    const stored = this.outbox.committed()
     if (!this.walSync) {
-      this.outbox.synced(events)
+      this.outbox.synced(stored)
       for (const write of batch) write.commit()
     } else
       this.walSync.afterCommit((error) => {
@@ -330,7 +330,7 @@ export class SqliteMessageStore implements MessageStore {
           this.stopped = new Error('sqlite store stopped after a failed WAL fdatasync: restart the server', { cause: error })
           this.logger?.fatal({ err: error, size: batch.length }, 'sqlite WAL fdatasync failed: store stopped')
         }
-        if (!this.stopped) this.outbox.synced(events)
+        if (!this.stopped) this.outbox.synced(stored)
         for (const write of batch) {
           if (this.stopped) write.fail(this.stopped)
           else write.commit()

@@ -60,7 +60,7 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       t.same(await store.outbox.failed(null, 10), [])
       t.equal(await store.outbox.retry('no-such-event', Date.now()), 'unknown')
       await store.outbox.release('w') // nothing to give back, no error
-      await store.outbox.settle('w', 'no-such-event', { kind: 'sent', at: 1 })
+      await store.outbox.settle('w', [{ id: 'no-such-event', kind: 'sent', at: 1 }])
       t.equal(await store.outbox.pendingCount(), 0)
     })
 
@@ -107,7 +107,7 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
 
       // The next try of the same event: the same id, the same bytes.
       const T = Date.now()
-      await store.outbox.settle('w', event!.id, { kind: 'retry', at: T, error: 'HTTP 500', retryAt: T + 10 })
+      await store.outbox.settle('w', [{ id: event!.id, kind: 'retry', at: T, error: 'HTTP 500', retryAt: T + 10 }])
       const [again] = await claimAll(store, 'w2', T + 10)
       t.equal(again?.id, event!.id)
       t.equal(again?.attempts, 1)
@@ -156,7 +156,7 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       const byMid = new Map(first.map((e) => [e.message.mid, e]))
       const events = stored.map((m) => byMid.get(m.mid)!)
       for (const [i, event] of events.entries()) {
-        await store.outbox.settle('w', event.id, { kind: 'retry', at: T + 1, error: 'down', retryAt: T + dueIn[i]! })
+        await store.outbox.settle('w', [{ id: event.id, kind: 'retry', at: T + 1, error: 'down', retryAt: T + dueIn[i]! }])
       }
       t.equal(await store.outbox.pendingCount(), 4, 'a retry keeps the event pending')
       t.same(await store.outbox.claim('w', 10, T + 9, T + 1000), [], 'none due before its retry time')
@@ -200,12 +200,12 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       t.ok(event)
       const [taken] = await store.outbox.claim('alive', 5, T + 100, T + 200)
       t.equal(taken?.id, event!.id)
-      await store.outbox.settle('dead', event!.id, { kind: 'failed', at: T + 150, error: 'too late' })
+      await store.outbox.settle('dead', [{ id: event!.id, kind: 'failed', at: T + 150, error: 'too late' }])
       t.same(await store.outbox.failed(null, 10), [], "the old claimer's settle is ignored")
       t.equal(await store.outbox.pendingCount(), 1)
       await store.outbox.release('dead') // gives back nothing: the lease is another's
       t.same(await store.outbox.claim('third', 5, T + 150, T + 300), [], 'still leased to the new claimer')
-      await store.outbox.settle('alive', event!.id, { kind: 'sent', at: T + 160 })
+      await store.outbox.settle('alive', [{ id: event!.id, kind: 'sent', at: T + 160 }])
       t.equal(await store.outbox.pendingCount(), 0, "the new claimer's settle counts")
     })
 
@@ -218,7 +218,7 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       t.equal(both.length, 2)
       const [early, late] = both as [OutboxEvent, OutboxEvent]
       // `late` comes due at T + 10; `early` keeps its first due time (≤ T), leased until T + 100.
-      await store.outbox.settle('w', late.id, { kind: 'retry', at: T + 1, error: 'x', retryAt: T + 10 })
+      await store.outbox.settle('w', [{ id: late.id, kind: 'retry', at: T + 1, error: 'x', retryAt: T + 10 }])
       t.same(ids(await store.outbox.claim('v', 1, T + 50, FOREVER)), [late.id], 'while the lease holds, the other one')
       await store.outbox.release('v')
       t.same(ids(await store.outbox.claim('v', 1, T + 100, FOREVER)), [early.id], 'once it ran out, the expired one first: it was due first')
@@ -230,13 +230,13 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       await store.append(offline('a', 'b'))
       const T = Date.now()
       const [event] = await store.outbox.claim('w', 5, T, T + 100)
-      await store.outbox.settle('w', event!.id, { kind: 'sent', at: T + 1 })
+      await store.outbox.settle('w', [{ id: event!.id, kind: 'sent', at: T + 1 }])
       t.equal(await store.outbox.pendingCount(), 0)
       t.same(await claimAll(store, 'w', T + 1e9), [], 'never claimed again, even after the lease')
       t.same(await store.outbox.failed(null, 10), [], 'not failed either')
       t.equal(await store.outbox.retry(event!.id, T + 2), 'not-failed', 'a sent event cannot be requeued')
       // A second settle of the same try is ignored: the event is no longer leased.
-      await store.outbox.settle('w', event!.id, { kind: 'failed', at: T + 3, error: 'dup' })
+      await store.outbox.settle('w', [{ id: event!.id, kind: 'failed', at: T + 3, error: 'dup' }])
       t.same(await store.outbox.failed(null, 10), [])
       t.equal(await store.outbox.pendingCount(), 0)
     })
@@ -249,16 +249,16 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       const [event] = await store.outbox.claim('owner', 1, T, T + 100)
       const [unclaimed] = await store.outbox.claim('peek', 1, T, T + 1) // lease ends at T + 1
       await store.outbox.release('peek')
-      await store.outbox.settle('intruder', event!.id, { kind: 'sent', at: T + 1 })
-      await store.outbox.settle('intruder', event!.id, { kind: 'failed', at: T + 1, error: 'x' })
-      await store.outbox.settle('intruder', unclaimed!.id, { kind: 'failed', at: T + 1, error: 'x' })
-      await store.outbox.settle('owner', unclaimed!.id, { kind: 'retry', at: T + 1, error: 'x', retryAt: T + 50 })
+      await store.outbox.settle('intruder', [{ id: event!.id, kind: 'sent', at: T + 1 }])
+      await store.outbox.settle('intruder', [{ id: event!.id, kind: 'failed', at: T + 1, error: 'x' }])
+      await store.outbox.settle('intruder', [{ id: unclaimed!.id, kind: 'failed', at: T + 1, error: 'x' }])
+      await store.outbox.settle('owner', [{ id: unclaimed!.id, kind: 'retry', at: T + 1, error: 'x', retryAt: T + 50 }])
       t.equal(await store.outbox.pendingCount(), 2)
       t.same(await store.outbox.failed(null, 10), [])
       const free = await store.outbox.claim('other', 10, T + 2, T + 100)
       t.same(ids(free), [unclaimed!.id], 'the released event is due, untouched by the ignored settles')
       t.equal(free[0]!.attempts, 0, 'no try was counted')
-      await store.outbox.settle('owner', event!.id, { kind: 'retry', at: T + 3, error: 'HTTP 502', retryAt: T + 4 })
+      await store.outbox.settle('owner', [{ id: event!.id, kind: 'retry', at: T + 3, error: 'HTTP 502', retryAt: T + 4 }])
       const [back] = await store.outbox.claim('other', 10, T + 4, T + 100)
       t.equal(back?.id, event!.id)
       t.equal(back?.attempts, 1, "the owner's settle counted once")
@@ -290,15 +290,15 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       const T = Date.now()
       let [event] = await store.outbox.claim('w', 1, T, T + 10)
       t.equal(event!.attempts, 0)
-      await store.outbox.settle('w', event!.id, { kind: 'retry', at: T + 5, error: 'HTTP 503', retryAt: T + 100 })
+      await store.outbox.settle('w', [{ id: event!.id, kind: 'retry', at: T + 5, error: 'HTTP 503', retryAt: T + 100 }])
       t.same(await store.outbox.claim('w', 1, T + 99, T + 200), [], 'not before retryAt')
       ;[event] = await store.outbox.claim('w', 1, T + 100, T + 200)
       t.equal(event!.attempts, 1)
-      await store.outbox.settle('w', event!.id, { kind: 'retry', at: T + 110, error: 'timeout', retryAt: T + 300 })
+      await store.outbox.settle('w', [{ id: event!.id, kind: 'retry', at: T + 110, error: 'timeout', retryAt: T + 300 }])
       ;[event] = await store.outbox.claim('w', 1, T + 300, T + 400)
       t.equal(event!.attempts, 2)
       t.same(await store.outbox.failed(null, 10), [], 'retrying is not failed')
-      await store.outbox.settle('w', event!.id, { kind: 'failed', at: T + 350, error: 'HTTP 410 Gone' })
+      await store.outbox.settle('w', [{ id: event!.id, kind: 'failed', at: T + 350, error: 'HTTP 410 Gone' }])
       t.equal(await store.outbox.pendingCount(), 0)
       t.same(await claimAll(store, 'w', T + 1e9), [], 'a failed event is never claimed')
       const failed = await store.outbox.failed(null, 10)
@@ -320,10 +320,10 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       await store.append(offline('a', 'c'))
       const T = Date.now()
       const [event, other] = await store.outbox.claim('w', 2, T, FOREVER)
-      await store.outbox.settle('w', event!.id, { kind: 'retry', at: T + 1, error: 'e1', retryAt: T + 2 })
+      await store.outbox.settle('w', [{ id: event!.id, kind: 'retry', at: T + 1, error: 'e1', retryAt: T + 2 }])
       const [again] = await store.outbox.claim('w', 1, T + 2, T + 10)
       t.equal(again!.id, event!.id)
-      await store.outbox.settle('w', event!.id, { kind: 'failed', at: T + 3, error: 'e2' })
+      await store.outbox.settle('w', [{ id: event!.id, kind: 'failed', at: T + 3, error: 'e2' }])
       t.equal(await store.outbox.retry(other!.id, T + 4), 'not-failed', 'a pending (leased) event')
       t.equal(await store.outbox.retry('no-such-event', T + 4), 'unknown')
       t.equal(await store.outbox.pendingCount(), 1)
@@ -336,7 +336,7 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       const [requeued] = await store.outbox.claim('x', 10, T + 1000, T + 2000)
       t.equal(requeued?.id, event!.id, 'the same event, the same id')
       t.equal(requeued?.attempts, 0, 'a fresh count of tries')
-      await store.outbox.settle('x', event!.id, { kind: 'failed', at: T + 1001, error: 'e3' })
+      await store.outbox.settle('x', [{ id: event!.id, kind: 'failed', at: T + 1001, error: 'e3' }])
       const failed = await store.outbox.failed(null, 10)
       t.same(
         failed.map((e) => [e.id, e.attempts, e.lastError, e.lastAttemptAt]),
@@ -361,7 +361,7 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
             : failing.includes(i)
               ? ({ kind: 'failed', at: T + 1 + i, error: `error ${i}` } as const)
               : ({ kind: 'retry', at: T + 1, error: 'later', retryAt: T + 1e6 } as const)
-        await store.outbox.settle('w', event.id, outcome)
+        await store.outbox.settle('w', [{ id: event.id, ...outcome }])
       }
       const newestFirst = [...failing].reverse().map((i) => events[i]!.id)
       t.same(ids(await store.outbox.failed(null, 100)), newestFirst)
@@ -401,11 +401,11 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       const T = Date.now()
       const [a, b, c] = await store.outbox.claim('w', 3, T, T + 10)
       t.equal(await store.outbox.pendingCount(), 3, 'claimed ones included')
-      await store.outbox.settle('w', a!.id, { kind: 'sent', at: T })
+      await store.outbox.settle('w', [{ id: a!.id, kind: 'sent', at: T }])
       t.equal(await store.outbox.pendingCount(), 2)
-      await store.outbox.settle('w', b!.id, { kind: 'failed', at: T, error: 'x' })
+      await store.outbox.settle('w', [{ id: b!.id, kind: 'failed', at: T, error: 'x' }])
       t.equal(await store.outbox.pendingCount(), 1)
-      await store.outbox.settle('w', c!.id, { kind: 'retry', at: T, error: 'x', retryAt: T + 5 })
+      await store.outbox.settle('w', [{ id: c!.id, kind: 'retry', at: T, error: 'x', retryAt: T + 5 }])
       t.equal(await store.outbox.pendingCount(), 1)
       await store.outbox.retry(b!.id, T)
       t.equal(await store.outbox.pendingCount(), 2)
@@ -458,9 +458,9 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       const eventOf = (m: StoredMessage): OutboxEvent => all.find((e) => e.message.mid === m.mid)!
       // In each group: 0 sent, 1 failed, 2 pending (retry later), 3 left leased.
       for (const group of [aStored, keepStored]) {
-        await store.outbox.settle('w', eventOf(group[0]!).id, { kind: 'sent', at: T + 1 })
-        await store.outbox.settle('w', eventOf(group[1]!).id, { kind: 'failed', at: T + 1, error: 'x' })
-        await store.outbox.settle('w', eventOf(group[2]!).id, { kind: 'retry', at: T + 1, error: 'x', retryAt: T + 5 })
+        await store.outbox.settle('w', [{ id: eventOf(group[0]!).id, kind: 'sent', at: T + 1 }])
+        await store.outbox.settle('w', [{ id: eventOf(group[1]!).id, kind: 'failed', at: T + 1, error: 'x' }])
+        await store.outbox.settle('w', [{ id: eventOf(group[2]!).id, kind: 'retry', at: T + 1, error: 'x', retryAt: T + 5 }])
       }
       t.equal(await store.outbox.pendingCount(), 4)
       t.equal(await store.eraseUser('a'), 5)
@@ -470,8 +470,8 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       for (const m of aStored) t.equal(await store.outbox.retry(eventOf(m).id, T + 6), 'unknown', `the event of ${m.from}->${m.to} is gone`)
       t.equal(await store.outbox.retry(eventOf(keepStored[0]!).id, T + 6), 'not-failed', 'the sent event of another stays')
       // The erased leased event's settle finds nothing; the kept one's works.
-      await store.outbox.settle('w', eventOf(aStored[3]!).id, { kind: 'failed', at: T + 7, error: 'late' })
-      await store.outbox.settle('w', eventOf(keepStored[3]!).id, { kind: 'sent', at: T + 7 })
+      await store.outbox.settle('w', [{ id: eventOf(aStored[3]!).id, kind: 'failed', at: T + 7, error: 'late' }])
+      await store.outbox.settle('w', [{ id: eventOf(keepStored[3]!).id, kind: 'sent', at: T + 7 }])
       t.equal(await store.outbox.pendingCount(), 1)
       t.same(ids(await store.outbox.failed(null, 10)), [eventOf(keepStored[1]!).id])
       const left = await claimAll(store, 'x', T + 1e9)
@@ -491,9 +491,9 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       t.equal(all.length, 8)
       const eventOf = (m: StoredMessage): OutboxEvent => all.find((e) => e.message.mid === m.mid)!
       for (const group of [old, recent]) {
-        await store.outbox.settle('w', eventOf(group[0]!).id, { kind: 'sent', at: T + 1 })
-        await store.outbox.settle('w', eventOf(group[1]!).id, { kind: 'failed', at: T + 1, error: 'x' })
-        await store.outbox.settle('w', eventOf(group[2]!).id, { kind: 'retry', at: T + 1, error: 'x', retryAt: T + 5 })
+        await store.outbox.settle('w', [{ id: eventOf(group[0]!).id, kind: 'sent', at: T + 1 }])
+        await store.outbox.settle('w', [{ id: eventOf(group[1]!).id, kind: 'failed', at: T + 1, error: 'x' }])
+        await store.outbox.settle('w', [{ id: eventOf(group[2]!).id, kind: 'retry', at: T + 1, error: 'x', retryAt: T + 5 }])
       }
       t.equal(await store.purgeBefore(recent[0]!.ts), 4)
 
