@@ -9,7 +9,7 @@
 //
 // Options, as env vars or argv (`ROUNDS=5`, `--rounds=5`, `--idle-conns=1000`; argv wins):
 //   ROUNDS (3)  DURATION s (10)  WARMUP s (2)  PAIRS (50)  WINDOW (10)  IDLE_CONNS (10000)
-//   OPEN_RATE msg/s (10000)  TARGETS (all; comma list: duet-memory,duet-sqlite,ws,socketio)
+//   OPEN_RATE msg/s (10000)  TARGETS (all; comma list: duet-memory,duet-sqlite,ws,ws-batched,socketio)
 //   SCENARIOS (closed,open,idle)  MSG_BYTES (64)  CONNECT_CONCURRENCY (100)  SOURCE_ADDRS (9)
 //   DEFLATE (0: clients do not offer permessage-deflate)  TASKSET (1: pin when taskset exists)
 //   SERVER_CPU (0)  LOAD_CPU (1)  STARTUP_TIMEOUT s (20)  SERVER_NODE_ARGS (e.g. "--cpu-prof")
@@ -133,6 +133,13 @@ const ALL_TARGETS: Target[] = [
     url: wsUrl,
   },
   {
+    name: 'ws-batched',
+    protocol: 'ws',
+    script: 'dist/bench/baselines/ws-server.js',
+    env: (port) => ({ PORT: String(port), HOST: '127.0.0.1', BATCHED: '1' }),
+    url: wsUrl,
+  },
+  {
     name: 'socketio',
     protocol: 'sio',
     script: 'dist/bench/baselines/socketio-server.js',
@@ -144,6 +151,8 @@ const ALL_TARGETS: Target[] = [
 const WEBHOOK_TARGETS: Target[] = ALL_TARGETS.filter((t) => t.name.startsWith('duet')).map((t) => ({ ...t, name: `${t.name}+webhook`, webhook: true }))
 const KNOWN_TARGETS = [...ALL_TARGETS, ...WEBHOOK_TARGETS]
 const BASELINE = 'ws'
+/** The corked router: the practical limit for a server that batches its writes. */
+const BATCHED_BASELINE = 'ws-batched'
 let receiver: WebhookReceiver | undefined
 
 // ---------------------------------------------------------------------------------------------
@@ -298,8 +307,8 @@ function summarize(records: RunRecord[], scenario: Scenario, targets: string[]):
   const rows: string[][] = []
   const notes: string[] = []
   const rounds = [...new Set(records.map((r) => r.round))]
-  const baseOf = (round: number): RunRecord | undefined =>
-    records.find((r) => r.round === round && r.scenario === scenario && r.target === BASELINE && r.ok)
+  const baseOf = (round: number, baseline = BASELINE): RunRecord | undefined =>
+    records.find((r) => r.round === round && r.scenario === scenario && r.target === baseline && r.ok)
 
   for (const name of targets) {
     const { ok: recs, failed } = runsOf(records, scenario, name)
@@ -308,14 +317,16 @@ function summarize(records: RunRecord[], scenario: Scenario, targets: string[]):
       continue
     }
     if (failed.length > 0) notes.push(`${name}: ${failed.length} failed run(s); figures are over the others`)
-    // ratio to the ws baseline of the same round
-    const ratios = rounds.map((round) => {
-      const mine = recs.find((r) => r.round === round)
-      const base = baseOf(round)
-      if (mine === undefined || base === undefined) return undefined
-      if (scenario === 'idle') return mine.kbPerConn !== undefined && base.kbPerConn ? mine.kbPerConn / base.kbPerConn : undefined
-      return mine.msgsPerCpuSec !== undefined && base.msgsPerCpuSec ? mine.msgsPerCpuSec / base.msgsPerCpuSec : undefined
-    })
+    // ratio to a baseline of the same round (ws, or the corked ws-batched)
+    const ratiosTo = (baseline: string): Array<number | undefined> =>
+      rounds.map((round) => {
+        const mine = recs.find((r) => r.round === round)
+        const base = baseOf(round, baseline)
+        if (mine === undefined || base === undefined) return undefined
+        if (scenario === 'idle') return mine.kbPerConn !== undefined && base.kbPerConn ? mine.kbPerConn / base.kbPerConn : undefined
+        return mine.msgsPerCpuSec !== undefined && base.msgsPerCpuSec ? mine.msgsPerCpuSec / base.msgsPerCpuSec : undefined
+      })
+    const ratios = ratiosTo(BASELINE)
     const loadCpu = agg(recs.map((r) => r.load?.loadCpu))
     if (loadCpu !== undefined && loadCpu.max > 0.9) {
       notes.push(`${name}: the load generator used ${loadCpu.max.toFixed(2)} of its core — it may be the bottleneck`)
@@ -348,6 +359,7 @@ function summarize(records: RunRecord[], scenario: Scenario, targets: string[]):
         ackedPerSec: agg(tr.map((l) => l.ackedPerSec)),
         msgsPerCpuSec: agg(recs.map((r) => r.msgsPerCpuSec)),
         ratio: agg(ratios),
+        ratioBatched: agg(ratiosTo(BATCHED_BASELINE)),
         serverCpu: agg(recs.map((r) => r.serverCpuUtil)),
         p50Ms: agg(tr.map((l) => l.latency.p50Ms)),
         p99Ms: agg(tr.map((l) => l.latency.p99Ms)),
@@ -357,7 +369,7 @@ function summarize(records: RunRecord[], scenario: Scenario, targets: string[]):
         loadCpu,
       }
       summary[name] = s
-      const row = [name, fmt(s.ackedPerSec, 0), fmt(s.msgsPerCpuSec, 0), fmt(s.ratio, 2, '×'), fmt(s.serverCpu, 2), fmt(s.p50Ms, 2), fmt(s.p99Ms, 2), fmt(s.maxMs, 1)]
+      const row = [name, fmt(s.ackedPerSec, 0), fmt(s.msgsPerCpuSec, 0), fmt(s.ratio, 2, '×'), fmt(s.ratioBatched, 2, '×'), fmt(s.serverCpu, 2), fmt(s.p50Ms, 2), fmt(s.p99Ms, 2), fmt(s.maxMs, 1)]
       if (scenario === 'open') row.push(fmt(s.scheduledP99Ms, 2))
       row.push(fmt(s.rssMB, 1), fmt(s.loadCpu, 2))
       rows.push(row)
@@ -370,7 +382,7 @@ function summarize(records: RunRecord[], scenario: Scenario, targets: string[]):
     title = 'idle: N bound idle connections (KB/conn = RSS growth / connections, after 1 s settle)'
     header = ['target', 'conns', 'binds/s', 'binds/CPU-s', 'KB/conn', 'KB/conn ×ws', 'RSS MB', 'load CPU']
   } else {
-    header = ['target', 'msg/s', 'msg/CPU-s', '×ws', 'srv CPU', 'p50 ms', 'p99 ms', 'max ms']
+    header = ['target', 'msg/s', 'msg/CPU-s', '×ws', '×batched', 'srv CPU', 'p50 ms', 'p99 ms', 'max ms']
     if (scenario === 'open') header.push('sched p99')
     header.push('RSS MB', 'load CPU')
     title =
@@ -485,7 +497,7 @@ async function main(): Promise<void> {
   console.log(texts.join('\n\n'))
   for (const [name, why] of dead) console.log(`skipped ${name}: ${oneLine(why)}`)
   console.log(
-    `\nmedians (min–max) over ${o.rounds} round(s); ×ws = ratio to the ws baseline of the same round (msg per server-CPU-second; KB/conn for idle); srv CPU / load CPU = cores used during the window`,
+    `\nmedians (min–max) over ${o.rounds} round(s); ×ws, ×batched = ratio to the ws and ws-batched (corked per turn) baselines of the same round (msg per server-CPU-second; KB/conn for idle); srv CPU / load CPU = cores used during the window`,
   )
 
   mkdirSync(RESULTS_DIR, { recursive: true })
