@@ -14,10 +14,12 @@
 //   DEFLATE (0: clients do not offer permessage-deflate)  TASKSET (1: pin when taskset exists)
 //   SERVER_CPU (0)  LOAD_CPU (1)  STARTUP_TIMEOUT s (20)  SERVER_NODE_ARGS (e.g. "--cpu-prof")
 //   OFFLINE (0: share of the pairs whose recipient never connects, e.g. 0.5)
+//   PROBE (0; 1: every server records its GC pauses and event-loop delay in the measured
+//   window, bench/probe.ts, printed per run and kept in the JSON)
 // Targets named only on request: duet-memory+webhook, duet-sqlite+webhook (WEBHOOK_URL set to a
 // receiver in this process that answers 204; compare them with OFFLINE=0.5 against the same
 // target without webhooks: `--targets=duet-sqlite,duet-sqlite+webhook --offline=0.5`).
-import { existsSync, mkdirSync, writeFileSync, copyFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
 import { cpus, freemem, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -69,6 +71,8 @@ interface Options extends RoundOptions {
   features: string[] | undefined
   /** Share of the pairs whose recipient never connects (OFFLINE=0.5). */
   offline: number
+  /** Load bench/probe.ts into every server: GC pauses and event-loop delay of the window. */
+  probe: boolean
 }
 
 function readOptions(): Options {
@@ -91,6 +95,7 @@ function readOptions(): Options {
     serverNodeArgs: (opt('SERVER_NODE_ARGS') ?? '').split(/\s+/).filter((s) => s !== ''),
     features: list('FEATURES'),
     offline: Math.min(1, Math.max(0, num('OFFLINE', 0))),
+    probe: bool('PROBE', false),
   }
 }
 
@@ -177,6 +182,32 @@ interface RunRecord extends RunOutcome<Scenario> {
   otherCpu?: number
   /** `+webhook` targets: events the receiver got during the measured window */
   webhookEvents?: number
+  /** PROBE=1: the server's GC pauses and event-loop delay in the window (bench/probe.ts) */
+  probe?: ProbeSummary
+}
+
+interface ProbeSummary {
+  windowMs: number
+  gc: { count: number; totalMs: number; p99Ms: number; maxMs: number; byKind: Record<string, { count: number; totalMs: number; maxMs: number }> }
+  loopDelay: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number }
+}
+
+const PROBE_JS = join(ROOT, 'dist/bench/probe.js')
+const probeFile = (server: RunningServer): string => join(server.dir, 'probe.json')
+
+/** The probe's summary, once the server has written it (a signal handler, a moment after). */
+async function readProbe(server: RunningServer): Promise<ProbeSummary | undefined> {
+  for (let i = 0; i < 40; i++) {
+    if (existsSync(probeFile(server))) {
+      try {
+        return JSON.parse(readFileSync(probeFile(server), 'utf8')) as ProbeSummary
+      } catch {
+        // written while we read: try again
+      }
+    }
+    await sleep(50)
+  }
+  return undefined
 }
 
 function loadConfig(t: Target, s: Scenario, o: Options, server: RunningServer, round: number): LoadConfig {
@@ -224,8 +255,10 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
       case 'measure-start':
         cpu0 = procCpuSec(pid)
         sysStart()
+        if (o.probe) server.proc.kill('SIGUSR2')
         break
       case 'measure-end': {
+        if (o.probe) server.proc.kill('SIGUSR2')
         const cpu1 = procCpuSec(pid)
         sysEnd()
         if (cpu0 !== undefined && cpu1 !== undefined) rec.serverCpuSec = cpu1 - cpu0
@@ -280,6 +313,7 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
   }
   rec.ok = true
   rec.load = result
+  if (o.probe && result.scenario !== 'idle') rec.probe = await readProbe(server)
   const wall = result.scenario === 'idle' ? result.bindSec : result.wallSec
   if (sysBusySec !== undefined && rec.serverCpuSec !== undefined && wall > 0) {
     rec.otherCpu = Math.max(0, (sysBusySec - rec.serverCpuSec) / wall - result.loadCpu)
@@ -295,6 +329,15 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
     rec.serverCpuUtil = rec.serverCpuSec / result.wallSec
     if (rec.serverCpuSec > 0) rec.msgsPerCpuSec = result.acked / rec.serverCpuSec
   }
+}
+
+/** GC and event-loop delay of one window, in a line. */
+function probeLine(p: ProbeSummary): string {
+  const kinds = Object.entries(p.gc.byKind)
+    .map(([kind, k]) => `${kind} ${k.count}× ${k.totalMs.toFixed(0)} ms (max ${k.maxMs.toFixed(1)})`)
+    .join(', ')
+  const share = ((p.gc.totalMs / p.windowMs) * 100).toFixed(1)
+  return `GC ${p.gc.totalMs.toFixed(0)} ms = ${share} % of the window, p99 ${p.gc.p99Ms} ms, max ${p.gc.maxMs} ms [${kinds}]; loop delay p50 ${p.loopDelay.p50Ms} ms, p99 ${p.loopDelay.p99Ms} ms, max ${p.loopDelay.maxMs} ms`
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -450,8 +493,12 @@ async function main(): Promise<void> {
         const server = await startServer({
           name: t.name,
           script: t.script,
-          env: t.webhook === true ? (port, dir) => ({ ...t.env(port, dir), WEBHOOK_URL: receiver!.url, WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET }) : t.env,
-          nodeArgs: o.serverNodeArgs,
+          env: (port, dir) => ({
+            ...t.env(port, dir),
+            ...(t.webhook === true ? { WEBHOOK_URL: receiver!.url, WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET } : {}),
+            ...(o.probe ? { DUET_PROBE_FILE: join(dir, 'probe.json') } : {}),
+          }),
+          nodeArgs: o.probe ? ['--import', PROBE_JS, ...o.serverNodeArgs] : o.serverNodeArgs,
           pin: pin.server,
           startupTimeoutSec: o.startupTimeoutSec,
         })
@@ -476,7 +523,8 @@ async function main(): Promise<void> {
         } else if (rec.load !== undefined) {
           console.log(
             `${Math.round(rec.load.ackedPerSec)} msg/s, ${rec.msgsPerCpuSec !== undefined ? Math.round(rec.msgsPerCpuSec) : '?'} msg/CPU-s, p99 ${rec.load.latency.p99Ms} ms, load CPU ${rec.load.loadCpu.toFixed(2)}` +
-              (rec.webhookEvents === undefined ? '' : `, ${Math.round(rec.webhookEvents / rec.load.wallSec)} webhook events/s`),
+              (rec.webhookEvents === undefined ? '' : `, ${Math.round(rec.webhookEvents / rec.load.wallSec)} webhook events/s`) +
+              (rec.probe === undefined ? '' : `\n      ${probeLine(rec.probe)}`),
           )
         }
         await sleep(500)

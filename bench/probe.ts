@@ -1,0 +1,66 @@
+// Loaded into a benchmarked server with `--import` (run.ts, PROBE=1): records what stalls its
+// event loop during the measured window, to attribute the latency tail. The driver sends
+// SIGUSR2 at the window's start (reset) and at its end (the summary is written as JSON to
+// DUET_PROBE_FILE). Garbage collection: every pause, by kind (perf_hooks 'gc' entries).
+// Event-loop delay: monitorEventLoopDelay at 1 ms resolution. Both in the server's own process,
+// for duet and the baselines alike.
+import { writeFileSync } from 'node:fs'
+import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
+
+const file = process.env.DUET_PROBE_FILE
+const KINDS: Record<number, string> = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+}
+
+if (file !== undefined) {
+  let pauses: Array<{ kind: string; ms: number }> = []
+  let started = performance.now()
+  const delay = monitorEventLoopDelay({ resolution: 1 })
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? -1
+      pauses.push({ kind: KINDS[kind] ?? String(kind), ms: entry.duration })
+    }
+  }).observe({ entryTypes: ['gc'] })
+
+  let open = false
+  process.on('SIGUSR2', () => {
+    if (!open) {
+      open = true
+      pauses = []
+      started = performance.now()
+      delay.reset()
+      delay.enable()
+      return
+    }
+    open = false
+    delay.disable()
+    const windowMs = performance.now() - started
+    const byKind: Record<string, { count: number; totalMs: number; maxMs: number }> = {}
+    for (const { kind, ms } of pauses) {
+      const k = (byKind[kind] ??= { count: 0, totalMs: 0, maxMs: 0 })
+      k.count++
+      k.totalMs += ms
+      k.maxMs = Math.max(k.maxMs, ms)
+    }
+    const sorted = pauses.map((p) => p.ms).sort((a, b) => a - b)
+    const ns = (v: number): number => +(v / 1e6).toFixed(3)
+    writeFileSync(
+      file,
+      JSON.stringify({
+        windowMs,
+        gc: {
+          count: pauses.length,
+          totalMs: +sorted.reduce((a, b) => a + b, 0).toFixed(2),
+          p99Ms: +(sorted[Math.floor(sorted.length * 0.99)] ?? 0).toFixed(3),
+          maxMs: +(sorted[sorted.length - 1] ?? 0).toFixed(3),
+          byKind,
+        },
+        loopDelay: { p50Ms: ns(delay.percentile(50)), p99Ms: ns(delay.percentile(99)), maxMs: ns(delay.max), meanMs: ns(delay.mean) },
+      }),
+    )
+  })
+}
