@@ -5,7 +5,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
@@ -210,7 +210,7 @@ export interface RunningServer {
 
 export interface ServerSpec {
   name: string
-  /** script to run with node, relative to the repo root */
+  /** script to run with node, relative to the repo root (or absolute) */
   script: string
   /** env for the server; `dir` is a fresh temporary directory for this start */
   env: (port: number, dir: string) => Record<string, string>
@@ -222,7 +222,7 @@ export interface ServerSpec {
 
 /** Starts a server on a free port and waits until it accepts; a string says why it did not. */
 export async function startServer(spec: ServerSpec): Promise<RunningServer | string> {
-  const script = join(ROOT, spec.script)
+  const script = resolve(ROOT, spec.script)
   if (!existsSync(script)) return `${spec.script} not found (not built yet?)`
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), `duet-bench-${spec.name}-`))

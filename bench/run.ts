@@ -14,6 +14,8 @@
 //   DEFLATE (0: clients do not offer permessage-deflate)  TASKSET (1: pin when taskset exists)
 //   SERVER_CPU (0)  LOAD_CPU (1)  STARTUP_TIMEOUT s (20)  SERVER_NODE_ARGS (e.g. "--cpu-prof")
 //   OFFLINE (0: share of the pairs whose recipient never connects, e.g. 0.5)
+//   COMPARE (a path: another checkout, built; adds its duet targets as `<name>@compare`, so a
+//   change is measured against the code before it in the same interleaved run)
 //   PROBE (0; 1: every server records its GC pauses and event-loop delay in the measured
 //   window, bench/probe.ts, printed per run and kept in the JSON)
 // Targets named only on request: duet-memory+webhook, duet-sqlite+webhook (WEBHOOK_URL set to a
@@ -21,7 +23,7 @@
 // target without webhooks: `--targets=duet-sqlite,duet-sqlite+webhook --offline=0.5`).
 import { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs'
 import { cpus, freemem, release, totalmem } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import {
   clkTck,
   hasTaskset,
@@ -46,6 +48,7 @@ import type { IdleResult, LoadConfig, LoadEvent, LoadResult, Protocol, Scenario,
 import { bool, list, num, opt, readRoundOptions, trafficConfig, type RoundOptions } from './options.js'
 import { agg, fmt, runsOf, table, type Agg, type RunOutcome } from './report.js'
 import { BENCH_WEBHOOK_SECRET, WebhookReceiver } from './webhook-receiver.js'
+import { measureFsyncFloor, type FsyncFloor } from './fsync-floor.js'
 
 const LOAD_JS = join(ROOT, 'dist/bench/load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
@@ -73,6 +76,8 @@ interface Options extends RoundOptions {
   offline: number
   /** Load bench/probe.ts into every server: GC pauses and event-loop delay of the window. */
   probe: boolean
+  /** Another built checkout whose duet targets run beside this one's. */
+  compare: string | undefined
 }
 
 function readOptions(): Options {
@@ -96,6 +101,7 @@ function readOptions(): Options {
     features: list('FEATURES'),
     offline: Math.min(1, Math.max(0, num('OFFLINE', 0))),
     probe: bool('PROBE', false),
+    compare: opt('COMPARE'),
   }
 }
 
@@ -155,6 +161,13 @@ const ALL_TARGETS: Target[] = [
 /** Only when named in TARGETS: the cost of the offline-message webhook (with OFFLINE). */
 const WEBHOOK_TARGETS: Target[] = ALL_TARGETS.filter((t) => t.name.startsWith('duet')).map((t) => ({ ...t, name: `${t.name}+webhook`, webhook: true }))
 const KNOWN_TARGETS = [...ALL_TARGETS, ...WEBHOOK_TARGETS]
+
+/** COMPARE: the duet targets of another built checkout, named `<name>@compare`. */
+function compareTargets(root: string): Target[] {
+  const script = resolve(root, 'dist/server.js')
+  if (!existsSync(script)) throw new Error(`COMPARE=${root}: ${script} not found (build that checkout first)`)
+  return ALL_TARGETS.filter((t) => t.name.startsWith('duet')).map((t) => ({ ...t, name: `${t.name}@compare`, script }))
+}
 const BASELINE = 'ws'
 /** The corked router: the practical limit for a server that batches its writes. */
 const BATCHED_BASELINE = 'ws-batched'
@@ -331,6 +344,8 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
   }
 }
 
+const floorLine = (f: FsyncFloor): string => `p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, max ${f.maxMs} ms (${f.samples} samples)`
+
 /** GC and event-loop delay of one window, in a line. */
 function probeLine(p: ProbeSummary): string {
   const kinds = Object.entries(p.gc.byKind)
@@ -443,9 +458,10 @@ function summarize(records: RunRecord[], scenario: Scenario, targets: string[]):
 async function main(): Promise<void> {
   const o = readOptions()
   if (!existsSync(LOAD_JS)) throw new Error(`${LOAD_JS} not found: run npm run build first`)
-  const targets = o.targets === undefined ? ALL_TARGETS : KNOWN_TARGETS.filter((t) => o.targets!.includes(t.name))
+  const known = [...KNOWN_TARGETS, ...(o.compare === undefined ? [] : compareTargets(o.compare))]
+  const targets = o.targets === undefined ? known.filter((t) => !t.webhook) : known.filter((t) => o.targets!.includes(t.name))
   for (const name of o.targets ?? []) {
-    if (!KNOWN_TARGETS.some((t) => t.name === name)) throw new Error(`unknown target ${name}; known: ${KNOWN_TARGETS.map((t) => t.name).join(', ')}`)
+    if (!known.some((t) => t.name === name)) throw new Error(`unknown target ${name}; known: ${known.map((t) => t.name).join(', ')}`)
   }
   if (targets.some((t) => t.webhook === true)) receiver = await WebhookReceiver.start()
 
@@ -481,6 +497,9 @@ async function main(): Promise<void> {
   console.log('  duet runs with RATE_LIMIT=0 and the connection caps raised: a benchmark is the flood they stop')
 
   const startedAt = new Date()
+  // The disk's floor under a durable ack, before and after the servers (the VM's disk varies).
+  const fsyncFloors: FsyncFloor[] = [measureFsyncFloor()]
+  console.log(`  fdatasync floor: ${floorLine(fsyncFloors[0]!)}`)
   const records: RunRecord[] = []
   const dead = new Map<string, string>() // target -> why it is skipped
 
@@ -532,6 +551,7 @@ async function main(): Promise<void> {
     }
   }
 
+  fsyncFloors.push(measureFsyncFloor())
   const names = targets.map((t) => t.name)
   const summaries: Record<string, Summary> = {}
   const texts: string[] = []
@@ -543,6 +563,7 @@ async function main(): Promise<void> {
   const finishedAt = new Date()
   console.log('')
   console.log(texts.join('\n\n'))
+  console.log(`\nwrite(8 KB) + fdatasync, the physical floor of a durable ack: before ${floorLine(fsyncFloors[0]!)}; after ${floorLine(fsyncFloors[1]!)}`)
   for (const [name, why] of dead) console.log(`skipped ${name}: ${oneLine(why)}`)
   console.log(
     `\nmedians (min–max) over ${o.rounds} round(s); ×ws, ×batched = ratio to the ws and ws-batched (corked per turn) baselines of the same round (msg per server-CPU-second; KB/conn for idle); srv CPU / load CPU = cores used during the window`,
@@ -552,7 +573,7 @@ async function main(): Promise<void> {
   const file = join(RESULTS_DIR, `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
   writeFileSync(
     file,
-    JSON.stringify({ startedAt, finishedAt, machine, options: o, targets: names, skipped: Object.fromEntries(dead), summary: summaries, tables: texts, runs: records }, null, 2) + '\n',
+    JSON.stringify({ startedAt, finishedAt, machine, options: o, fsyncFloors, targets: names, skipped: Object.fromEntries(dead), summary: summaries, tables: texts, runs: records }, null, 2) + '\n',
   )
   copyFileSync(file, join(RESULTS_DIR, 'latest.json'))
   console.log(`results: ${file.slice(ROOT.length)}`)
