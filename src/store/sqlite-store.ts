@@ -302,7 +302,14 @@ export class SqliteMessageStore implements MessageStore {
     })
   }
 
-  private commitBatch(batch: PendingWrite[]): void {
+  /**
+   * Commits a batch, and resolves once its fdatasync has acknowledged it. The batcher submits
+   * no other batch meanwhile: what arrives during an fdatasync waits for it and is committed
+   * together, one commit per fdatasync instead of one per turn. A message waits no longer for
+   * it (its fdatasync could not start before the one in flight ended), and each commit
+   * rewrites the same hot index pages to the WAL once for all of them.
+   */
+  private commitBatch(batch: PendingWrite[]): void | Promise<void> {
     if (this.stopped) {
       for (const write of batch) write.fail(this.stopped)
       return
@@ -313,15 +320,17 @@ export class SqliteMessageStore implements MessageStore {
       if (batch.length === 1) return batch[0]!.fail(error)
       // The whole batch rolled back: replay each write alone, so only the bad one fails.
       this.logger?.warn({ err: error, size: batch.length }, 'sqlite batch failed; replaying its writes one by one')
-      for (const write of batch) this.commitBatch([write])
-      return
+      return Promise.all(batch.map((write) => this.commitBatch([write]))).then(() => undefined)
     }
     const stored = this.outbox.committed()
-    if (!this.walSync) {
+    const walSync = this.walSync
+    if (walSync === undefined) {
       this.outbox.synced(stored)
       for (const write of batch) write.commit()
-    } else
-      this.walSync.afterCommit((error) => {
+      return
+    }
+    return new Promise((resolve) =>
+      walSync.afterCommit((error) => {
         // The rows are committed but may not survive a power cut, so they are not acknowledged.
         // After a failed fdatasync the kernel may have dropped the pages it could not write, and
         // a later fdatasync can succeed over the hole: the store stops (fails every write, ping
@@ -335,6 +344,8 @@ export class SqliteMessageStore implements MessageStore {
           if (this.stopped) write.fail(this.stopped)
           else write.commit()
         }
-      })
+        resolve()
+      }),
+    )
   }
 }
