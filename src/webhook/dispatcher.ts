@@ -48,7 +48,8 @@ export class WebhookDispatcher {
   private readonly poster: Poster
   private inFlight = 0
   private claimQueued = false
-  private claiming = false
+  /** The claim in flight, which close() waits for: its events must be released, not sent. */
+  private claiming: Promise<void> | null = null
   /** A wake came while a claim was running: claim again after it. */
   private wokenMeanwhile = false
   private closed = false
@@ -95,6 +96,7 @@ export class WebhookDispatcher {
     clearInterval(this.poller)
     clearTimeout(this.timer)
     for (const request of this.requests) request.abort()
+    await this.claiming
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.idle.push(resolve))
     await this.flushSettles()
     await this.options.outbox.release(this.claimId)
@@ -113,7 +115,7 @@ export class WebhookDispatcher {
 
   private claim(): void {
     if (this.closed) return
-    if (this.claiming) {
+    if (this.claiming !== null) {
       this.wokenMeanwhile = true
       return
     }
@@ -132,23 +134,22 @@ export class WebhookDispatcher {
       this.wakeAt(this.pausedUntil)
       return
     }
-    this.claiming = true
     this.wokenMeanwhile = false
-    this.options.outbox
+    this.claiming = this.options.outbox
       .claim(this.claimId, free, now, now + this.options.timeoutMs + LEASE_MARGIN_MS)
-      .then(
-        async (events) => {
-          for (const event of events) void this.deliver(event)
-          // Nothing more due now: wake when the next event is (a retry, here or on another node).
-          if (events.length < free) {
-            const next = await this.options.outbox.nextDue(now)
-            if (next !== null) this.wakeAt(next)
-          }
-        },
-      )
+      .then(async (events) => {
+        // Closed meanwhile: close() releases them, untried.
+        if (this.closed) return
+        for (const event of events) void this.deliver(event)
+        // Nothing more due now: wake when the next event is (a retry, here or on another node).
+        if (events.length < free) {
+          const next = await this.options.outbox.nextDue(now)
+          if (next !== null) this.wakeAt(next)
+        }
+      })
       .catch((err: unknown) => this.options.logger.error({ err }, 'webhook outbox claim failed'))
       .finally(() => {
-        this.claiming = false
+        this.claiming = null
         if (this.wokenMeanwhile) this.pump()
       })
   }
