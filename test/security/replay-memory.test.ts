@@ -3,11 +3,11 @@
 // messages held for it meanwhile. Each attack runs against a real server process whose RSS is
 // sampled from /proc; the offender is closed 1013, a bystander's round trip keeps working, and
 // every acked message stays retrievable.
-import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import type { WebSocket } from 'ws'
 import { eventually } from '../helpers/eventually.js'
+import { rssMB, sampleRss } from '../helpers/rss.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { TestClient } from '../helpers/ws-client.js'
 
@@ -20,21 +20,6 @@ const BACKLOG = 5000
 const RSS_GROWTH_LIMIT_MB = 32 * (SLOW_CONSUMER_BYTES / MB)
 
 const rawSocket = (client: TestClient): Socket => (client.socket as WebSocket & { _socket: Socket })._socket
-
-const rssMB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
-
-/** Samples the server's RSS until stopped; resolves with the peak. */
-function sampleRss(t: Test, pid: number): { stop: () => number } {
-  let peak = rssMB(pid)
-  const timer = setInterval(() => (peak = Math.max(peak, rssMB(pid))), 25)
-  t.teardown(() => clearInterval(timer))
-  return {
-    stop: () => {
-      clearInterval(timer)
-      return Math.max(peak, rssMB(pid))
-    },
-  }
-}
 
 async function start(t: Test): Promise<ServerProcess> {
   return startServer(t, { STORE_URL: 'memory:', RATE_LIMIT: '0', SLOW_CONSUMER_BYTES: String(SLOW_CONSUMER_BYTES) })

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { MemoryMessageStore } from '../../src/store/memory-store.js'
 import type { MessageStore } from '../../src/store/message-store.js'
 import { migratePostgres } from '../../src/store/migrations/postgres.js'
@@ -85,6 +85,33 @@ t.test('sqlite: a lease held by this open is not released by its own claims', as
   t.equal((await store.outbox.claim('two', 10, T + 100, T + 200)).length, 1)
 })
 
+/**
+ * After a migration that added the outbox to a store holding a→b "ancient" (ts 1000) and c→d
+ * "older" (ts 2000): events can be added for the old messages, and go with them (purge, erase).
+ */
+async function oldMessagesGetEvents(t: Test, store: MessageStore, purgeNote: string): Promise<void> {
+  const [ancient, older] = [...(await store.since('b', '0', 10)), ...(await store.since('d', '0', 10))]
+  t.same([ancient?.msg, older?.msg], ['ancient', 'older'])
+  await store.outbox.add(ancient!)
+  await store.outbox.add(older!)
+  const fresh = (await store.append(offline('e', 'f'))).message
+  t.equal(fresh.mid, '3')
+  t.equal(await store.outbox.pendingCount(), 3)
+  const events = await store.outbox.claim('w', 10, Date.now(), FOREVER)
+  t.same(
+    events.map((e) => e.message).sort((x, y) => Number(x.mid) - Number(y.mid)),
+    [eventMessage(ancient!), eventMessage(older!), eventMessage(fresh)],
+  )
+  t.equal(await store.purgeBefore(1500), 1, purgeNote)
+  t.equal(await store.eraseUser('c'), 1)
+  t.equal(await store.outbox.pendingCount(), 1)
+  await store.outbox.release('w')
+  t.same(
+    (await store.outbox.claim('w', 10, Date.now(), FOREVER)).map((e) => e.message.mid),
+    [fresh.mid],
+  )
+}
+
 t.test('sqlite: migration 6 on a file of version 5: events for the old messages, gone with them', async (t) => {
   const path = freshPath()
   mkdirSync(dirname(path), { recursive: true })
@@ -97,25 +124,7 @@ t.test('sqlite: migration 6 on a file of version 5: events for the old messages,
 
   const store = new SqliteMessageStore({ path })
   t.teardown(() => store.close())
-  const [ancient, older] = [...(await store.since('b', '0', 10)), ...(await store.since('d', '0', 10))]
-  t.same([ancient?.msg, older?.msg], ['ancient', 'older'])
-  await store.outbox.add(ancient!)
-  await store.outbox.add(older!)
-  const fresh = (await store.append(offline('e', 'f'))).message
-  t.equal(await store.outbox.pendingCount(), 3)
-  const events = await store.outbox.claim('w', 10, Date.now(), FOREVER)
-  t.same(
-    events.map((e) => e.message).sort((x, y) => Number(x.mid) - Number(y.mid)),
-    [eventMessage(ancient!), eventMessage(older!), eventMessage(fresh)],
-  )
-  t.equal(await store.purgeBefore(1500), 1, 'the trigger of migration 6 covers the messages stored before it')
-  t.equal(await store.eraseUser('c'), 1)
-  t.equal(await store.outbox.pendingCount(), 1)
-  await store.outbox.release('w')
-  t.same(
-    (await store.outbox.claim('w', 10, Date.now(), FOREVER)).map((e) => e.message.mid),
-    [fresh.mid],
-  )
+  await oldMessagesGetEvents(t, store, 'the trigger of migration 6 covers the messages stored before it')
 })
 
 const reachable = await withPgClient((c) => c.query('SELECT 1')).then(
@@ -246,26 +255,7 @@ if (!reachable && process.env.DUET_TEST_PG_URL === undefined) {
     })
     const store = await openPg(schema)
     t.teardown(() => store.close())
-    const [ancient, older] = [...(await store.since('b', '0', 10)), ...(await store.since('d', '0', 10))]
-    t.same([ancient?.msg, older?.msg], ['ancient', 'older'])
-    await store.outbox.add(ancient!)
-    await store.outbox.add(older!)
-    const fresh = (await store.append(offline('e', 'f'))).message
-    t.equal(fresh.mid, '3')
-    t.equal(await store.outbox.pendingCount(), 3)
-    const events = await store.outbox.claim('w', 10, Date.now(), FOREVER)
-    t.same(
-      events.map((e) => e.message).sort((x, y) => Number(x.mid) - Number(y.mid)),
-      [eventMessage(ancient!), eventMessage(older!), eventMessage(fresh)],
-    )
-    t.equal(await store.purgeBefore(1500), 1, 'the cascade covers the messages stored before migration 4')
-    t.equal(await store.eraseUser('c'), 1)
-    t.equal(await store.outbox.pendingCount(), 1)
-    await store.outbox.release('w')
-    t.same(
-      (await store.outbox.claim('w', 10, Date.now(), FOREVER)).map((e) => e.message.mid),
-      [fresh.mid],
-    )
+    await oldMessagesGetEvents(t, store, 'the cascade covers the messages stored before migration 4')
   })
 
   t.test('postgres: events written by one node are visible to the other, and erased with their message there', async (t) => {

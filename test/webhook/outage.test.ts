@@ -3,13 +3,13 @@
 // once, while a sender stores 3000 messages to offline users and a bystander pair keeps its
 // round trips. The server process's RSS is sampled from /proc. Then the receiver comes back
 // on the same port and every event arrives, with its one id; the outbox empties.
-import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { eventually, within } from '../helpers/eventually.js'
+import { rssMB, sampleRss } from '../helpers/rss.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { TestClient } from '../helpers/ws-client.js'
 import { freshSecret, webhooks } from './admin.js'
@@ -39,21 +39,6 @@ const BATCH = 50
 const RSS_GROWTH_LIMIT_MB = 16 + 16 + 8
 /** A sanity bound on the bystander's round trip, not a latency target. */
 const ROUND_TRIP_SANITY_MS = 2000
-
-const rssMB = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024
-
-/** Samples the server's RSS every 25 ms until stopped; resolves with the peak. */
-function sampleRss(t: Test, pid: number): { stop: () => number } {
-  let peak = rssMB(pid)
-  const timer = setInterval(() => (peak = Math.max(peak, rssMB(pid))), 25)
-  t.teardown(() => clearInterval(timer))
-  return {
-    stop: () => {
-      clearInterval(timer)
-      return Math.max(peak, rssMB(pid))
-    },
-  }
-}
 
 /** Ten senders store `MESSAGES` messages to offline users off0..off49; resolves with the mids. */
 async function sendAll(wsUrl: string): Promise<string[]> {
