@@ -8,6 +8,7 @@ import { preview } from '../protocol/preview.js'
 import type { AppendResult, ConversationSummary, MessageStore, NewMessage, PeerMarks } from './message-store.js'
 import { firstAfter, listFor, lookup, NONE, put, RecentConversations, type TwoLevel } from './memory-index.js'
 import { MemoryOutbox } from './memory-outbox.js'
+import { TextArena } from './text-arena.js'
 
 const READ = 1
 const DELIVERED = 2
@@ -19,7 +20,8 @@ export class MemoryMessageStore implements MessageStore {
   // The columns, indexed by seq - 1.
   private readonly from: string[] = []
   private readonly to: string[] = []
-  private readonly text: string[] = []
+  /** The texts, off the heap (text-arena.ts): a message's index there is its seq - 1. */
+  private readonly text = new TextArena()
   private readonly ts: number[] = []
   private readonly flags: number[] = []
   /** One string per uid, so the columns share it instead of keeping each frame's copy. */
@@ -48,7 +50,7 @@ export class MemoryMessageStore implements MessageStore {
     const to = this.intern(input.to)
     this.from.push(from)
     this.to.push(to)
-    this.text.push(input.msg)
+    this.text.put(input.msg)
     this.ts.push(Date.now())
     this.flags.push((input.read ? READ : 0) | (input.delivered ? DELIVERED : 0))
     listFor(this.byRecipient, to).push(seq)
@@ -64,7 +66,8 @@ export class MemoryMessageStore implements MessageStore {
       if (refs !== undefined) refs.set(input.ref, seq)
       else put(this.byRef, from, to, new Map([[input.ref, seq]]))
     }
-    const message = this.view(seq)
+    // From the input, not read back from the arena: the same text, without decoding it.
+    const message: StoredMessage = { mid: String(seq), from, to, msg: input.msg, ts: this.ts[seq - 1]!, read: input.read }
     if (input.offlineEvent === true) this.outbox.written({ mid: message.mid, from, to, msg: message.msg, ts: message.ts })
     return { message, duplicate: false }
   }
@@ -220,7 +223,7 @@ export class MemoryMessageStore implements MessageStore {
       const low = uid < peer ? uid : peer
       const high = uid < peer ? peer : uid
       const pair = lookup(this.byPair, low, high) ?? NONE
-      for (const seq of pair) this.text[seq - 1] = '' // the slot stays, its text goes
+      for (const seq of pair) this.text.erase(seq - 1) // the slot stays, its text goes
       erased += pair.length
       this.byPair.get(low)?.delete(high)
       if (this.byPair.get(low)?.size === 0) this.byPair.delete(low)
@@ -250,7 +253,7 @@ export class MemoryMessageStore implements MessageStore {
     this.outbox.forget((message) => message.ts < ts)
     for (const [uid, seqs] of this.byRecipient) {
       const kept = seqs.filter(keep)
-      for (const seq of seqs) if (!keep(seq)) this.text[seq - 1] = '' // the slot stays, its text goes
+      for (const seq of seqs) if (!keep(seq)) this.text.erase(seq - 1) // the slot stays, its text goes
       removed += seqs.length - kept.length
       this.byRecipient.set(uid, kept)
     }
@@ -293,7 +296,7 @@ export class MemoryMessageStore implements MessageStore {
 
   private view(seq: number): StoredMessage {
     const i = seq - 1
-    return { mid: String(seq), from: this.from[i]!, to: this.to[i]!, msg: this.text[i]!, ts: this.ts[i]!, read: (this.flags[i]! & READ) !== 0 }
+    return { mid: String(seq), from: this.from[i]!, to: this.to[i]!, msg: this.text.get(i), ts: this.ts[i]!, read: (this.flags[i]! & READ) !== 0 }
   }
 
   private intern(uid: string): string {
