@@ -230,9 +230,18 @@ export class MessagePipeline {
   private settle(to: string, message: StoredMessage, stored: boolean, pushedHere: boolean, published: boolean): void {
     const pushed = pushedHere || (published && stored)
     if (pushed !== stored) this.setDelivered(to, message.mid, pushed)
-    // Stored as undelivered, the message has its event already (append). A connection still
-    // replaying its bind is live: it gets the message from the replay.
-    if (stored && !pushedHere && !published && this.options.local.of(to) === undefined) this.options.offlineEvents?.missed(message)
+    // Stored as undelivered, the message has its event already (append).
+    if (stored && !pushedHere && !published) this.missed(to, message)
+  }
+
+  /**
+   * A message stored as going to a live connection reached none: its webhook event is written
+   * now. A connection still replaying its bind is live (it gets the message from the replay);
+   * any other that refused the push is closing.
+   */
+  private missed(to: string, message: StoredMessage): void {
+    if (this.options.local.of(to)?.some((session) => session.held !== null) === true) return
+    this.options.offlineEvents?.missed(message)
   }
 
   setDelivered(to: string, mid: string, delivered: boolean): void {
@@ -260,6 +269,7 @@ export class MessagePipeline {
   private undeliver(to: string, message: StoredMessage, node: string, err: unknown): void {
     this.options.logger.warn({ err, node, to, mid: message.mid }, 'cross-node push lost: kept for recovery')
     this.setDelivered(to, message.mid, false)
+    this.missed(to, message)
   }
 
   /**
@@ -297,6 +307,8 @@ export class MessagePipeline {
     const { to, message, storedDelivered = true } = event
     const pushed = this.push(to, message)
     if (pushed !== storedDelivered) this.setDelivered(to, message.mid, pushed)
+    // The sender's node wrote no event (presence showed the recipient here); they have left.
+    if (!pushed && storedDelivered) this.missed(to, message)
     if (pushed && !message.read) this.readOnArrival(to, message.from, message.mid)
   }
 

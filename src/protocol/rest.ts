@@ -118,7 +118,9 @@ export const FailedWebhookEvent = Type.Object({
 })
 
 export const WebhooksResponse = Type.Object({
-  pending: Type.Integer({ description: 'events waiting to be sent, on every node (in flight and scheduled retries included)' }),
+  pending: Type.Integer({
+    description: 'events waiting to be sent, on every node (in flight and scheduled retries included); the SQLite store counts up to 100 000',
+  }),
   failed: Type.Array(FailedWebhookEvent, { description: 'failed events, newest first (by when they were written)' }),
   nextBefore: Type.Union([WebhookEventId, Type.Null()], { description: 'pass as `before` for the next (older) page of failed events; null at the end' }),
 })

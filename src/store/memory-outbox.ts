@@ -13,7 +13,8 @@ interface MemoryEvent {
   seq: number
   id: string
   ts: number
-  message: EventMessage
+  /** The message without its text, read from the store when the event is (the store keeps texts off the heap). */
+  message: Omit<EventMessage, 'msg'>
   state: number
   attempts: number
   dueAt: number
@@ -39,11 +40,12 @@ export class MemoryOutbox implements Outbox {
   /** Called by the store's append, which stores the message in the same step. */
   written(message: EventMessage, ts = message.ts): void {
     if (this.events.has(message.mid)) return // one event per message
+    const { mid, from, to } = message
     const event: MemoryEvent = {
       seq: Number(message.mid),
       id: eventId(this.tag, message.mid),
       ts,
-      message,
+      message: { mid, from, to, ts: message.ts },
       state: PENDING,
       attempts: 0,
       dueAt: ts,
@@ -58,7 +60,7 @@ export class MemoryOutbox implements Outbox {
   }
 
   /** The events of the messages `gone` picks out go with them (an erase, a purge). */
-  forget(gone: (message: EventMessage) => boolean): void {
+  forget(gone: (message: Omit<EventMessage, 'msg'>) => boolean): void {
     for (const event of this.events.values()) {
       if (!gone(event.message)) continue
       this.events.delete(event.message.mid)
@@ -89,7 +91,7 @@ export class MemoryOutbox implements Outbox {
       event.claim = claim
       event.leaseUntil = leaseUntil
       this.leased.add(event)
-      out.push(view(event))
+      out.push(this.view(event))
     }
     return out
   }
@@ -140,7 +142,7 @@ export class MemoryOutbox implements Outbox {
     const all = [...this.events.values()].sort((a, b) => a.seq - b.seq)
     for (let i = all.length - 1; i >= 0 && out.length < limit; i--) {
       const event = all[i]!
-      if (event.state === FAILED && event.seq < bound) out.push({ ...view(event), lastError: event.lastError, lastAttemptAt: event.lastAttemptAt })
+      if (event.state === FAILED && event.seq < bound) out.push({ ...this.view(event), lastError: event.lastError, lastAttemptAt: event.lastAttemptAt })
     }
     return out
   }
@@ -157,14 +159,15 @@ export class MemoryOutbox implements Outbox {
     return 'requeued'
   }
 
+  private view(event: MemoryEvent): OutboxEvent {
+    const message = { ...event.message, msg: this.stored(event.message.mid)?.msg ?? '' }
+    return { id: event.id, type: OFFLINE_EVENT, ts: event.ts, attempts: event.attempts, message }
+  }
+
   private find(id: string): MemoryEvent | undefined {
     const mid = midOfEvent(this.tag, id)
     return mid === null ? undefined : this.events.get(mid)
   }
-}
-
-function view(event: MemoryEvent): OutboxEvent {
-  return { id: event.id, type: OFFLINE_EVENT, ts: event.ts, attempts: event.attempts, message: event.message }
 }
 
 /**

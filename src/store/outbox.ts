@@ -65,7 +65,10 @@ export interface Outbox {
   /** Gives back, untried, the events still leased to `claim` (a node shutting down). */
   release(claim: string): Promise<void>
 
-  /** Events waiting to be sent (claimed ones included). */
+  /**
+   * Events waiting to be sent (claimed ones included). The SQLite store counts up to 100 000
+   * (a larger backlog reads as 100 000): its count runs on the event loop.
+   */
   pendingCount(): Promise<number>
 
   /** Failed events, newest first, those failed before the one with id `before` when given. */

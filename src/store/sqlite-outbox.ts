@@ -12,6 +12,8 @@ const PENDING = 0
 const SENT = 1
 const FAILED = 2
 const NO_MID = 9223372036854775807n
+/** The SQLite outbox counts pending events up to this many (pendingCount). */
+export const PENDING_COUNT_CAP = 100_000
 
 interface EventRow {
   ts: number
@@ -62,7 +64,11 @@ function prepare(db: Database.Database) {
     ),
     release: db.prepare<[string]>(`UPDATE ${E} SET claim = NULL, lease_until = 0 WHERE state = ${PENDING} AND claim = ?`),
     releaseAll: db.prepare(`UPDATE ${E} SET claim = NULL, lease_until = 0 WHERE state = ${PENDING} AND claim IS NOT NULL`),
-    pending: db.prepare<[], number>(`SELECT count(*) FROM ${E} WHERE state = ${PENDING}`).pluck(),
+    // Counted on the event loop: up to PENDING_COUNT_CAP, so a scrape during a long outage
+    // (a backlog of millions) costs a few milliseconds, not a scan of the whole backlog.
+    pending: db
+      .prepare<[], number>(`SELECT count(*) FROM (SELECT 1 FROM ${E} WHERE state = ${PENDING} LIMIT ${PENDING_COUNT_CAP})`)
+      .pluck(),
     failedPage: db.prepare<{ before: bigint; limit: number }, EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM ${E} e INDEXED BY duet_webhook_events_failed JOIN duet_messages m ON m.mid = e.mid
        WHERE e.state = ${FAILED} AND e.mid < @before ORDER BY e.mid DESC LIMIT @limit`,

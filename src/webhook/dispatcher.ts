@@ -17,6 +17,8 @@ import { sign } from './signature.js'
 const LEASE_MARGIN_MS = 10_000
 /** How often the outbox is asked for due events besides this node's own (other nodes', retries). */
 const POLL_MS = 1000
+/** Failed events are logged at most this often, with how many failed since the last line. */
+const FAILED_LOG_MS = 10_000
 
 export type TryResult = TryOutcome['kind']
 
@@ -62,6 +64,11 @@ export class WebhookDispatcher {
   private timerAt = Infinity
   /** Tries in a row that did not reach the receiver or that it refused for now. */
   private failuresInARow = 0
+  /** The receiver has failed tries since its last 2xx: the warning was logged once. */
+  private failing = false
+  /** Events failed since the last warning about them, logged at most every FAILED_LOG_MS. */
+  private failedUnlogged = 0
+  private failedLoggedAt = 0
   /** No claim before this (ms): the receiver refused a whole round of tries. */
   private pausedUntil = 0
   private idle: Array<() => void> = []
@@ -135,12 +142,13 @@ export class WebhookDispatcher {
       return
     }
     this.wokenMeanwhile = false
+    const leaseUntil = now + this.options.timeoutMs + LEASE_MARGIN_MS
     this.claiming = this.options.outbox
-      .claim(this.claimId, free, now, now + this.options.timeoutMs + LEASE_MARGIN_MS)
+      .claim(this.claimId, free, now, leaseUntil)
       .then(async (events) => {
         // Closed meanwhile: close() releases them, untried.
         if (this.closed) return
-        for (const event of events) void this.deliver(event)
+        for (const event of events) void this.deliver(event, leaseUntil)
         // Nothing more due now: wake when the next event is (a retry, here or on another node).
         if (events.length < free) {
           const next = await this.options.outbox.nextDue(now)
@@ -169,8 +177,14 @@ export class WebhookDispatcher {
     this.timer.unref()
   }
 
-  private async deliver(event: OutboxEvent): Promise<void> {
+  private async deliver(event: OutboxEvent, leaseUntil: number): Promise<void> {
     const { secret, timeoutMs, maxAttempts, metrics } = this.options
+    // A claim that answered late (a loaded store) may leave too little of the lease for a try
+    // and its settle: another node may take the event meanwhile. Leave it to the lease's end.
+    if (Date.now() + timeoutMs + LEASE_MARGIN_MS / 2 > leaseUntil) {
+      this.options.logger.debug({ id: event.id }, 'webhook claim answered late: left to its lease')
+      return
+    }
     this.inFlight++
     const request = new AbortController()
     this.requests.add(request)
@@ -204,16 +218,25 @@ export class WebhookDispatcher {
     const { logger } = this.options
     const at = Date.now()
     if (result === 'sent') {
-      if (this.failuresInARow > 0) logger.info({ id: event.id }, 'webhook receiver answers again')
+      if (this.failing) logger.info({ id: event.id }, 'webhook receiver answers again')
+      this.failing = false
       this.failuresInARow = 0
       this.settle({ id: event.id, kind: 'sent', at })
     } else if (result === 'retry') {
-      if (this.failuresInARow++ === 0) logger.warn({ id: event.id, tries, error }, 'webhook try failed: retrying with backoff')
+      this.failuresInARow++
+      if (!this.failing) logger.warn({ id: event.id, tries, error }, 'webhook try failed: retrying with backoff')
+      this.failing = true
       const retryAt = at + retryGap(tries, this.options.random)
       this.settle({ id: event.id, kind: 'retry', at, error, retryAt })
       this.wakeAt(retryAt)
     } else {
-      logger.warn({ id: event.id, mid: event.message.mid, tries, error }, 'webhook event failed: see GET /admin/webhooks')
+      // A receiver refusing everything fails every event: one line per FAILED_LOG_MS, counted.
+      this.failedUnlogged++
+      if (at - this.failedLoggedAt >= FAILED_LOG_MS) {
+        logger.warn({ id: event.id, tries, error, failed: this.failedUnlogged }, 'webhook events failed: see GET /admin/webhooks')
+        this.failedUnlogged = 0
+        this.failedLoggedAt = at
+      }
       this.settle({ id: event.id, kind: 'failed', at, error })
     }
   }

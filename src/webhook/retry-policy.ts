@@ -8,7 +8,8 @@ export const JITTER = 0.2
 
 /** The gap before the next try, after `tries` failed ones (1 for the first retry). */
 export function retryGap(tries: number, random: () => number = Math.random): number {
-  const base = FIRST_GAP_MS * 2 ** Math.min(tries - 1, 30)
+  // Capped before the jitter, so gaps at the cap still spread (8 to 10 minutes).
+  const base = Math.min(MAX_GAP_MS, FIRST_GAP_MS * 2 ** Math.min(tries - 1, 30))
   return Math.min(MAX_GAP_MS, Math.round(base * (1 - JITTER + 2 * JITTER * random())))
 }
 
