@@ -7,6 +7,7 @@ import type { Socket } from 'node:net'
 import t, { type Test } from 'tap'
 import type { WebSocket } from 'ws'
 import { eventually } from '../helpers/eventually.js'
+import { bystanderWhile } from '../helpers/bystander.js'
 import { rssMB, sampleRss } from '../helpers/rss.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { TestClient } from '../helpers/ws-client.js'
@@ -58,23 +59,6 @@ async function sessionsOf(url: string, uid: string): Promise<number> {
   return sessions.sessions.filter((s) => s.uid === uid).length
 }
 
-/** A bystander pair's round trips (send → ack) while `during` runs; resolves with the slowest, ms. */
-async function bystanderWhile(wsUrl: string, during: Promise<unknown>): Promise<number> {
-  const [a, b] = await Promise.all([TestClient.bound(wsUrl, 'bystander-a'), TestClient.bound(wsUrl, 'bystander-b')])
-  let done = false
-  void during.finally(() => (done = true))
-  let slowest = 0
-  do {
-    const started = performance.now()
-    const ack = await a.request({ type: 'send', touid: 'bystander-b', msg: 'ping' })
-    await b.nextCode(200)
-    slowest = Math.max(slowest, performance.now() - started)
-    if (ack.code !== 204) throw new Error(`bystander not acked: ${JSON.stringify(ack)}`)
-  } while (!done)
-  await Promise.all([a.close(), b.close()])
-  return slowest
-}
-
 /** Reads what the stalled client was sent, then its close. */
 async function resumeUntilClosed(client: TestClient): Promise<{ code: number; reason: string }> {
   rawSocket(client).resume()
@@ -109,7 +93,7 @@ t.test('frames sent behind a stalled replay are counted: the flooder is closed 1
     }
     await eventually(async () => (await sessionsOf(server.url, 'flooder')) === 0, 'the flooder evicted', 20_000)
   })()
-  const slowest = await bystanderWhile(server.wsUrl, flood)
+  const { slowest } = await bystanderWhile(server.wsUrl, flood)
   await flood
   const growth = rss.stop() - rssBefore
   t.comment(`server RSS grew ${growth.toFixed(1)} MB during the flood; bystander's slowest round trip ${slowest.toFixed(1)} ms`)
@@ -133,7 +117,7 @@ t.test('live messages held for a stalled replay are counted: the stalled session
   const rss = sampleRss(t, pid)
   // Ten senders, 12 MB of live messages to a session that holds them behind its replay.
   const live = sendMany(server.wsUrl, 'stalled', 3000, 'live')
-  const slowest = await bystanderWhile(server.wsUrl, live)
+  const { slowest } = await bystanderWhile(server.wsUrl, live)
   const liveMids = await live
   await eventually(async () => (await sessionsOf(server.url, 'stalled')) === 0, 'the stalled session evicted')
   const growth = rss.stop() - rssBefore

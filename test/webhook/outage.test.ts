@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { eventually, within } from '../helpers/eventually.js'
+import { bystanderWhile } from '../helpers/bystander.js'
 import { rssMB, sampleRss } from '../helpers/rss.js'
 import { startServer, type ServerProcess } from '../helpers/server-process.js'
 import { TestClient } from '../helpers/ws-client.js'
@@ -59,28 +60,6 @@ async function sendAll(wsUrl: string): Promise<string[]> {
   )
   await Promise.all(senders.map((sender) => sender.close()))
   return mids
-}
-
-/** A bystander pair's round trips (send → push → ack) while `during` runs: their count and the slowest, ms. */
-async function bystanderWhile(wsUrl: string, during: Promise<unknown>): Promise<{ trips: number; slowest: number }> {
-  const [a, b] = await Promise.all([TestClient.bound(wsUrl, 'bystander-a'), TestClient.bound(wsUrl, 'bystander-b')])
-  let done = false
-  void during.then(
-    () => (done = true),
-    () => (done = true),
-  )
-  let slowest = 0
-  let trips = 0
-  do {
-    const started = performance.now()
-    const ack = await a.request({ type: 'send', touid: 'bystander-b', msg: 'ping' })
-    await b.nextCode(200)
-    slowest = Math.max(slowest, performance.now() - started)
-    trips++
-    if (ack.code !== 204) throw new Error(`bystander not acked: ${JSON.stringify(ack)}`)
-  } while (!done)
-  await Promise.all([a.close(), b.close()])
-  return { trips, slowest }
 }
 
 /** A counter of this node's /metrics. */
