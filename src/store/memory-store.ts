@@ -1,31 +1,25 @@
 // In-process MessageStore: the full semantics with no durability, for tests and demos.
 // Laid out for the garbage collector, which otherwise dominates a server that keeps every
-// message on its heap: a message is a slot in a few columns (arrays of numbers, and of uid
-// strings shared by all the messages of a user) plus its text and its ref, not an object with
-// its own id string. Indexes hold seqs (small integers), never objects. The mid is the seq.
+// message on its heap: a message is a slot in columns off the heap (memory-columns.ts), its
+// text and its ref in arenas (text-arena.ts, ref-index.ts), not an object with its own id
+// string. Indexes hold seqs (small integers), never objects. The mid is the seq.
 import type { StoredMessage } from '../protocol/message.js'
 import { preview } from '../protocol/preview.js'
 import type { AppendResult, ConversationSummary, MessageStore, NewMessage, PeerMarks } from './message-store.js'
 import { firstAfter, listFor, lookup, NONE, put, RecentConversations, type TwoLevel } from './memory-index.js'
 import { MemoryOutbox } from './memory-outbox.js'
+import { DELIVERED, MessageColumns, READ } from './memory-columns.js'
+import { RefIndex } from './ref-index.js'
 import { TextArena } from './text-arena.js'
-
-const READ = 1
-const DELIVERED = 2
 
 export class MemoryMessageStore implements MessageStore {
   readonly kind = 'memory'
   readonly outbox = new MemoryOutbox((mid) => this.eventMessage(mid))
   private seq = 0
-  // The columns, indexed by seq - 1.
-  private readonly from: string[] = []
-  private readonly to: string[] = []
+  /** Sender, recipient, time and flags, by seq - 1. */
+  private readonly columns = new MessageColumns()
   /** The texts, off the heap (text-arena.ts): a message's index there is its seq - 1. */
   private readonly text = new TextArena()
-  private readonly ts: number[] = []
-  private readonly flags: number[] = []
-  /** One string per uid, so the columns share it instead of keeping each frame's copy. */
-  private readonly uids = new Map<string, string>()
   /** Seqs to each recipient, ascending. */
   private readonly byRecipient = new Map<string, number[]>()
   /** Seqs of each pair, both directions, ascending: keyed (lower uid, higher uid). */
@@ -34,25 +28,20 @@ export class MemoryMessageStore implements MessageStore {
   private readonly recent = new RecentConversations()
   /** owner -> peer -> seq: every message from peer to owner up to it is read (unread ones come after). */
   private readonly readMarks: TwoLevel<number> = new Map()
-  /**
-   * sender -> recipient -> ref -> seq: a ref is unique per conversation. Keyed by the ref
-   * string as parsed, so a message keeps no key string of its own (one less heap object each).
-   */
-  private readonly byRef: TwoLevel<Map<string, number>> = new Map()
+  /** (sender, recipient, ref) -> seq, the refs off the heap as the texts (ref-index.ts). */
+  private readonly refs = new RefIndex(this.columns)
 
   async append(input: NewMessage): Promise<AppendResult> {
-    const refs = input.ref === undefined ? undefined : lookup(this.byRef, input.from, input.to)
-    const existing = refs?.get(input.ref!)
+    const existing = input.ref === undefined ? undefined : this.refs.find(input.from, input.to, input.ref)
     if (existing !== undefined) return { message: this.view(existing), duplicate: true }
 
     const seq = ++this.seq
-    const from = this.intern(input.from)
-    const to = this.intern(input.to)
-    this.from.push(from)
-    this.to.push(to)
+    const from = this.columns.intern(input.from)
+    const to = this.columns.intern(input.to)
+    const ts = Date.now()
+    this.columns.push(from, to, ts, (input.read ? READ : 0) | (input.delivered ? DELIVERED : 0))
     this.text.put(input.msg)
-    this.ts.push(Date.now())
-    this.flags.push((input.read ? READ : 0) | (input.delivered ? DELIVERED : 0))
+    this.refs.add(seq, input.ref)
     listFor(this.byRecipient, to).push(seq)
     const low = from < to ? from : to
     const high = from < to ? to : from
@@ -62,12 +51,8 @@ export class MemoryMessageStore implements MessageStore {
     else put(this.byPair, low, high, [seq])
     this.recent.moved(from, previous, seq)
     if (to !== from) this.recent.moved(to, previous, seq)
-    if (input.ref !== undefined) {
-      if (refs !== undefined) refs.set(input.ref, seq)
-      else put(this.byRef, from, to, new Map([[input.ref, seq]]))
-    }
     // From the input, not read back from the arena: the same text, without decoding it.
-    const message: StoredMessage = { mid: String(seq), from, to, msg: input.msg, ts: this.ts[seq - 1]!, read: input.read }
+    const message: StoredMessage = { mid: String(seq), from, to, msg: input.msg, ts, read: input.read }
     if (input.offlineEvent === true) this.outbox.written({ mid: message.mid, from, to, msg: message.msg, ts: message.ts })
     return { message, duplicate: false }
   }
@@ -91,7 +76,7 @@ export class MemoryMessageStore implements MessageStore {
       const pair = this.pairSeqs(uid, peer)
       let taken = 0
       for (let j = firstAfter(pair, after); j < pair.length && taken < limit; j++) {
-        if (this.from[pair[j]! - 1] !== uid) continue
+        if (this.columns.sender(pair[j]! - 1) !== uid) continue
         seqs.push(pair[j]!)
         taken++
       }
@@ -104,7 +89,7 @@ export class MemoryMessageStore implements MessageStore {
     for (const peer of this.peersAfter(uid, 0)) {
       const pair = this.pairSeqs(uid, peer)
       for (let j = pair.length - 1; j >= 0 && pair[j]! > head; j--) {
-        if (this.from[pair[j]! - 1] === uid) {
+        if (this.columns.sender(pair[j]! - 1) === uid) {
           head = pair[j]!
           break
         }
@@ -119,7 +104,7 @@ export class MemoryMessageStore implements MessageStore {
     const peers: string[] = []
     for (let i = order.length - 1; i >= 0 && order[i]! > after; i--) {
       const seq = order[i]!
-      const peer = this.from[seq - 1] === uid ? this.to[seq - 1]! : this.from[seq - 1]!
+      const peer = this.peerIn(seq, uid)
       if (peer !== uid) peers.push(peer)
     }
     return peers
@@ -128,7 +113,7 @@ export class MemoryMessageStore implements MessageStore {
   async undelivered(uid: string, limit: number): Promise<StoredMessage[]> {
     const out: StoredMessage[] = []
     for (const seq of this.byRecipient.get(uid) ?? NONE) {
-      if (this.flags[seq - 1]! & DELIVERED) continue
+      if (this.columns.flags(seq - 1) & DELIVERED) continue
       out.push(this.view(seq))
       if (out.length >= limit) break
     }
@@ -148,14 +133,13 @@ export class MemoryMessageStore implements MessageStore {
     const seqs = this.byRecipient.get(uid) ?? NONE
     const target = Number(mid)
     if (seqs[firstAfter(seqs, target - 1)] !== target) return
-    if (delivered) this.flags[target - 1]! |= DELIVERED
-    else this.flags[target - 1]! &= ~DELIVERED
+    this.columns.setFlag(target - 1, DELIVERED, delivered)
   }
 
   async markRead(uid: string, peer: string): Promise<number> {
     let changed = 0
     for (const seq of this.unreadSeqs(uid, peer)) {
-      this.flags[seq - 1]! |= READ
+      this.columns.setFlag(seq - 1, READ, true)
       changed++
     }
     const seqs = this.pairSeqs(uid, peer)
@@ -223,37 +207,35 @@ export class MemoryMessageStore implements MessageStore {
       const low = uid < peer ? uid : peer
       const high = uid < peer ? peer : uid
       const pair = lookup(this.byPair, low, high) ?? NONE
-      for (const seq of pair) this.text.erase(seq - 1) // the slot stays, its text goes
+      for (const seq of pair) this.forget(seq)
       erased += pair.length
       this.byPair.get(low)?.delete(high)
       if (this.byPair.get(low)?.size === 0) this.byPair.delete(low)
       if (peer === uid) continue
-      // The peer's side: the messages from uid, the conversation, its read mark, its refs.
+      // The peer's side: the messages from uid, the conversation, its read mark.
       const received = this.byRecipient.get(peer)
       if (received !== undefined) {
-        const kept = received.filter((seq) => this.from[seq - 1] !== uid)
+        const kept = received.filter((seq) => this.columns.sender(seq - 1) !== uid)
         if (kept.length > 0) this.byRecipient.set(peer, kept)
         else this.byRecipient.delete(peer)
       }
       this.recent.remove(peer, pair[pair.length - 1]!)
       this.readMarks.get(peer)?.delete(uid)
-      this.byRef.get(peer)?.delete(uid)
     }
     this.outbox.forget((message) => message.from === uid || message.to === uid)
     this.byRecipient.delete(uid)
     this.recent.forget(uid)
     this.readMarks.delete(uid)
-    this.byRef.delete(uid)
     return erased
   }
 
   async purgeBefore(ts: number): Promise<number> {
     let removed = 0
-    const keep = (seq: number): boolean => this.ts[seq - 1]! >= ts
+    const keep = (seq: number): boolean => this.columns.ts(seq - 1) >= ts
     this.outbox.forget((message) => message.ts < ts)
     for (const [uid, seqs] of this.byRecipient) {
       const kept = seqs.filter(keep)
-      for (const seq of seqs) if (!keep(seq)) this.text.erase(seq - 1) // the slot stays, its text goes
+      for (const seq of seqs) if (!keep(seq)) this.forget(seq)
       removed += seqs.length - kept.length
       this.byRecipient.set(uid, kept)
     }
@@ -271,13 +253,6 @@ export class MemoryMessageStore implements MessageStore {
       if (byHigh.size === 0) this.byPair.delete(low)
     }
     this.recent.rebuild(this.byPair)
-    for (const [sender, byRecipient] of this.byRef) {
-      for (const [recipient, refs] of byRecipient) {
-        for (const [ref, seq] of refs) if (!keep(seq)) refs.delete(ref)
-        if (refs.size === 0) byRecipient.delete(recipient)
-      }
-      if (byRecipient.size === 0) this.byRef.delete(sender)
-    }
     return removed
   }
 
@@ -288,27 +263,34 @@ export class MemoryMessageStore implements MessageStore {
   /** The message with this mid while it is stored (erased and purged ones leave the recipient's list). */
   private eventMessage(mid: string): { mid: string; from: string; to: string; msg: string; ts: number } | undefined {
     const seq = Number(mid)
-    const seqs = this.byRecipient.get(this.to[seq - 1] ?? '') ?? NONE
+    if (!(seq >= 1 && seq <= this.seq)) return undefined
+    const seqs = this.byRecipient.get(this.columns.recipient(seq - 1)) ?? NONE
     if (seqs[firstAfter(seqs, seq - 1)] !== seq) return undefined
     const { read: _read, ...message } = this.view(seq)
     return message
   }
 
-  private view(seq: number): StoredMessage {
-    const i = seq - 1
-    return { mid: String(seq), from: this.from[i]!, to: this.to[i]!, msg: this.text.get(i), ts: this.ts[i]!, read: (this.flags[i]! & READ) !== 0 }
+  /** The slot of a message erased or purged stays; its text and its ref go. */
+  private forget(seq: number): void {
+    this.text.erase(seq - 1)
+    this.refs.remove(seq)
   }
 
-  private intern(uid: string): string {
-    const known = this.uids.get(uid)
-    if (known !== undefined) return known
-    this.uids.set(uid, uid)
-    return uid
+  private view(seq: number): StoredMessage {
+    const i = seq - 1
+    const { columns } = this
+    return { mid: String(seq), from: columns.sender(i), to: columns.recipient(i), msg: this.text.get(i), ts: columns.ts(i), read: (columns.flags(i) & READ) !== 0 }
+  }
+
+  /** The other party of message `seq`, to or from `uid`. */
+  private peerIn(seq: number, uid: string): string {
+    const sender = this.columns.sender(seq - 1)
+    return sender === uid ? this.columns.recipient(seq - 1) : sender
   }
 
   /** The peers `uid` has a conversation with (themselves too, for messages to self). */
   private peersOf(uid: string): string[] {
-    return this.recent.of(uid).map((seq) => (this.from[seq - 1] === uid ? this.to[seq - 1]! : this.from[seq - 1]!))
+    return this.recent.of(uid).map((seq) => this.peerIn(seq, uid))
   }
 
   private pairSeqs(a: string, b: string): readonly number[] {
@@ -321,7 +303,7 @@ export class MemoryMessageStore implements MessageStore {
     const out: number[] = []
     for (let j = firstAfter(seqs, lookup(this.readMarks, uid, peer) ?? 0); j < seqs.length; j++) {
       const i = seqs[j]! - 1
-      if (this.to[i] === uid && this.from[i] === peer && (this.flags[i]! & READ) === 0) out.push(seqs[j]!)
+      if (this.columns.recipient(i) === uid && this.columns.sender(i) === peer && (this.columns.flags(i) & READ) === 0) out.push(seqs[j]!)
     }
     return out
   }
@@ -337,8 +319,8 @@ export class MemoryMessageStore implements MessageStore {
     let read = 0
     for (let j = seqs.length - 1; j >= 0; j--) {
       const seq = seqs[j]!
-      if (this.from[seq - 1] !== uid || this.to[seq - 1] !== peer) continue
-      const flags = this.flags[seq - 1]!
+      if (this.columns.sender(seq - 1) !== uid || this.columns.recipient(seq - 1) !== peer) continue
+      const flags = this.columns.flags(seq - 1)
       if (seq <= mark || (flags & READ) !== 0) {
         read = seq
         if (delivered === 0) delivered = seq
