@@ -1,9 +1,9 @@
 // A growable column of numbers in typed-array chunks of a fixed size, for the memory store's
-// per-message data. A JS array of a million numbers grows by copying itself into one half as
-// large again, and on this VM that copy stalled the event loop (8.7 ms for a quarter-million
-// small integers; the store's nine columns all grow at the same message, so 100 ms and more
-// by then: bench/README.md). A new chunk here is one small allocation, nothing is copied, and
-// the numbers are off the JS heap: the garbage collector never visits them.
+// per-message data. A JS array grows by copying itself into one half as large again, and on
+// this VM that copy stalled the event loop (8.7 ms at a quarter-million small integers; the
+// store's seven per-message arrays grew at the same message: 102 ms at the 257 594th,
+// bench/README.md). A new chunk here is one small allocation, nothing is copied, and the
+// numbers are off the JS heap: the garbage collector never visits them.
 
 const CHUNK_BITS = 12
 const CHUNK = 1 << CHUNK_BITS

@@ -78,3 +78,13 @@ t.test('removing a message with no ref changes nothing', async (t) => {
   refs.remove(bare)
   t.equal(refs.find('alice', 'bob', 'r1'), kept)
 })
+
+t.test('every ref is found after its shard has grown many times, and removals keep the rest', async (t) => {
+  const { refs, add } = index()
+  const seqs = Array.from({ length: 20_000 }, (_, n) => add(`user${n % 7}`, `user${n % 5}`, `ref-${n}`))
+  const lost = seqs.filter((seq, n) => refs.find(`user${n % 7}`, `user${n % 5}`, `ref-${n}`) !== seq)
+  t.same(lost, [], '20 000 refs, 16 buckets a shard at first')
+  for (let n = 0; n < seqs.length; n += 2) refs.remove(seqs[n]!)
+  const wrong = seqs.filter((seq, n) => refs.find(`user${n % 7}`, `user${n % 5}`, `ref-${n}`) !== (n % 2 === 0 ? undefined : seq))
+  t.same(wrong, [], 'the removed half names nothing, the other half its message')
+})
