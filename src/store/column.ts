@@ -18,10 +18,6 @@ export class Column {
   /** @param Kind the chunks' type, which bounds the values: Int32Array, Float64Array, Uint8Array. */
   constructor(private readonly Kind: new (length: number) => Chunk) {}
 
-  get length(): number {
-    return this.size
-  }
-
   /** Appends `value`; returns its index. */
   push(value: number): number {
     if (this.size >>> CHUNK_BITS === this.chunks.length) this.chunks.push(new this.Kind(CHUNK))

@@ -15,12 +15,10 @@ export class MessageColumns {
   private readonly time = new Column(Float64Array)
   private readonly flagBits = new Column(Uint8Array)
 
-  /** The one string kept for `uid` (the first one seen), which the indexes share as keys. */
-  intern(uid: string): string {
-    return this.uids[this.number(uid)]!
-  }
-
-  /** Appends a message; returns its index, seq - 1. */
+  /**
+   * Appends a message; returns its index, seq - 1. sender() and recipient() then give the one
+   * string kept for each uid (the first one seen), which the indexes share as keys.
+   */
   push(from: string, to: string, ts: number, flags: number): number {
     this.from.push(this.number(from))
     this.to.push(this.number(to))

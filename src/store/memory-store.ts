@@ -9,7 +9,7 @@ import type { AppendResult, ConversationSummary, MessageStore, NewMessage, PeerM
 import { firstAfter, listFor, lookup, NONE, put, RecentConversations, type TwoLevel } from './memory-index.js'
 import { MemoryOutbox } from './memory-outbox.js'
 import { DELIVERED, MessageColumns, READ } from './memory-columns.js'
-import { RefIndex } from './ref-index.js'
+import { refHash, RefIndex } from './ref-index.js'
 import { TextArena } from './text-arena.js'
 
 export class MemoryMessageStore implements MessageStore {
@@ -32,16 +32,18 @@ export class MemoryMessageStore implements MessageStore {
   private readonly refs = new RefIndex(this.columns)
 
   async append(input: NewMessage): Promise<AppendResult> {
-    const existing = input.ref === undefined ? undefined : this.refs.find(input.from, input.to, input.ref)
+    const { ref } = input
+    const hash = ref === undefined ? 0 : refHash(input.from, input.to, ref) // once, for find and add
+    const existing = ref === undefined ? undefined : this.refs.find(hash, input.from, input.to, ref)
     if (existing !== undefined) return { message: this.view(existing), duplicate: true }
 
     const seq = ++this.seq
-    const from = this.columns.intern(input.from)
-    const to = this.columns.intern(input.to)
     const ts = Date.now()
-    this.columns.push(from, to, ts, (input.read ? READ : 0) | (input.delivered ? DELIVERED : 0))
+    this.columns.push(input.from, input.to, ts, (input.read ? READ : 0) | (input.delivered ? DELIVERED : 0))
+    const from = this.columns.sender(seq - 1)
+    const to = this.columns.recipient(seq - 1)
     this.text.put(input.msg)
-    this.refs.add(seq, input.ref)
+    this.refs.add(seq, ref, hash)
     listFor(this.byRecipient, to).push(seq)
     const low = from < to ? from : to
     const high = from < to ? to : from

@@ -49,9 +49,8 @@ export class RefIndex {
   /** @param messages the store's columns, which hold each message's sender and recipient. */
   constructor(private readonly messages: Pick<MessageColumns, 'sender' | 'recipient'>) {}
 
-  /** The seq of the message from `sender` to `recipient` with this ref, if one is stored. */
-  find(sender: string, recipient: string, ref: string): number | undefined {
-    const hash = refHash(sender, recipient, ref)
+  /** The seq of the message from `sender` to `recipient` with this ref, if one is stored; `hash` is refHash() of the three. */
+  find(hash: number, sender: string, recipient: string, ref: string): number | undefined {
     const buckets = this.shards[hash & (SHARDS - 1)]!
     for (let seq = buckets[bucketOf(hash, buckets)]!; seq !== END; seq = this.next.get(seq - 1)) {
       const i = seq - 1
@@ -61,15 +60,14 @@ export class RefIndex {
     return undefined
   }
 
-  /** Notes message `seq`, the next one (its sender and recipient already in the columns). */
-  add(seq: number, ref: string | undefined): void {
+  /** Notes message `seq`, the next one; `hash` is refHash() of its sender, recipient and ref (unused without a ref). */
+  add(seq: number, ref: string | undefined, hash: number): void {
     if (this.refs.put(ref ?? '') !== seq - 1) throw new Error(`ref index out of step at seq ${seq}`)
     if (ref === undefined) {
       this.hashOf.push(NO_REF)
       this.next.push(END)
       return
     }
-    const hash = refHash(this.messages.sender(seq - 1), this.messages.recipient(seq - 1), ref)
     const shard = hash & (SHARDS - 1)
     if (this.counts[shard]! >= this.shards[shard]!.length) this.grow(shard)
     const buckets = this.shards[shard]!

@@ -15,7 +15,6 @@ t.test('pushed values come back at the indexes push returned', async (t) => {
   }
   t.same(indexes.slice(0, 3), [0, 1, 2])
   t.equal(indexes[COUNT - 1], COUNT - 1)
-  t.equal(ints.length, COUNT)
   const wrong = indexes.filter((i) => ints.get(i) !== i * 7 - 5000 || times.get(i) !== 1_764_000_000_000 + i / 4)
   t.same(wrong, [], 'every value, millisecond times and negative numbers included')
 })

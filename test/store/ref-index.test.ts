@@ -4,18 +4,20 @@ import t from 'tap'
 import { MessageColumns } from '../../src/store/memory-columns.js'
 import { refHash, RefIndex } from '../../src/store/ref-index.js'
 
-/** An index over columns of its own, as the memory store keeps them. */
-function index(): { refs: RefIndex; add(from: string, to: string, ref?: string): number } {
+/** An index over columns of its own, as the memory store keeps them, hashing as the store does. */
+function index() {
   const columns = new MessageColumns()
-  const refs = new RefIndex(columns)
-  return {
-    refs,
-    add(sender, recipient, ref) {
-      const seq = columns.push(sender, recipient, 0, 0) + 1
-      refs.add(seq, ref)
-      return seq
-    },
+  const index = new RefIndex(columns)
+  const refs = {
+    find: (sender: string, recipient: string, ref: string) => index.find(refHash(sender, recipient, ref), sender, recipient, ref),
+    remove: (seq: number) => index.remove(seq),
   }
+  const add = (sender: string, recipient: string, ref?: string): number => {
+    const seq = columns.push(sender, recipient, 0, 0) + 1
+    index.add(seq, ref, ref === undefined ? 0 : refHash(sender, recipient, ref))
+    return seq
+  }
+  return { refs, add }
 }
 
 /** Two refs from alice to bob with the same hash (30 bits: found within about 40 000 tries). */
