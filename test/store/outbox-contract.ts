@@ -28,6 +28,16 @@ const FOREVER = 1e15
 const claimAll = (store: MessageStore, claim: string, now: number): Promise<OutboxEvent[]> => store.outbox.claim(claim, 10_000, now, FOREVER)
 
 /** Waits for the clock to move past `ts` (a millisecond at most), as the store contract does. */
+/**
+ * Settles claimed events at `at + 1` into every state: the first sent, the second failed, the
+ * third due again at `at + 5`; the fourth, if any, stays leased.
+ */
+async function settleMixed(store: MessageStore, events: readonly OutboxEvent[], at: number): Promise<void> {
+  await store.outbox.settle('w', [{ id: events[0]!.id, kind: 'sent', at: at + 1 }])
+  await store.outbox.settle('w', [{ id: events[1]!.id, kind: 'failed', at: at + 1, error: 'x' }])
+  await store.outbox.settle('w', [{ id: events[2]!.id, kind: 'retry', at: at + 1, error: 'x', retryAt: at + 5 }])
+}
+
 function pastTs(ts: number): void {
   while (Date.now() <= ts) continue
 }
@@ -456,12 +466,7 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       const all = await store.outbox.claim('w', 100, T, T + 10)
       t.equal(all.length, 8)
       const eventOf = (m: StoredMessage): OutboxEvent => all.find((e) => e.message.mid === m.mid)!
-      // In each group: 0 sent, 1 failed, 2 pending (retry later), 3 left leased.
-      for (const group of [aStored, keepStored]) {
-        await store.outbox.settle('w', [{ id: eventOf(group[0]!).id, kind: 'sent', at: T + 1 }])
-        await store.outbox.settle('w', [{ id: eventOf(group[1]!).id, kind: 'failed', at: T + 1, error: 'x' }])
-        await store.outbox.settle('w', [{ id: eventOf(group[2]!).id, kind: 'retry', at: T + 1, error: 'x', retryAt: T + 5 }])
-      }
+      for (const group of [aStored, keepStored]) await settleMixed(store, group.map(eventOf), T)
       t.equal(await store.outbox.pendingCount(), 4)
       t.equal(await store.eraseUser('a'), 5)
 
@@ -490,11 +495,7 @@ export function outboxContract(name: string, make: MakeStore, destroy: DestroySt
       const all = await store.outbox.claim('w', 100, T, FOREVER)
       t.equal(all.length, 8)
       const eventOf = (m: StoredMessage): OutboxEvent => all.find((e) => e.message.mid === m.mid)!
-      for (const group of [old, recent]) {
-        await store.outbox.settle('w', [{ id: eventOf(group[0]!).id, kind: 'sent', at: T + 1 }])
-        await store.outbox.settle('w', [{ id: eventOf(group[1]!).id, kind: 'failed', at: T + 1, error: 'x' }])
-        await store.outbox.settle('w', [{ id: eventOf(group[2]!).id, kind: 'retry', at: T + 1, error: 'x', retryAt: T + 5 }])
-      }
+      for (const group of [old, recent]) await settleMixed(store, group.map(eventOf), T)
       t.equal(await store.purgeBefore(recent[0]!.ts), 4)
 
       t.equal(await store.outbox.pendingCount(), 2)
