@@ -56,10 +56,10 @@ export class Receiver {
     return this.server !== null
   }
 
-  /** Starts on a free port (port 0), `behaviour` from the first request. */
-  static async start(secret: string, behaviour?: Behaviour): Promise<Receiver> {
+  /** Starts on a free port (port 0 unless given), `behaviour` from the first request. */
+  static async start(secret: string, behaviour?: Behaviour, port = 0): Promise<Receiver> {
     const server = Receiver.createServer()
-    server.listen(0, '127.0.0.1')
+    server.listen(port, '127.0.0.1')
     await once(server, 'listening')
     const receiver = new Receiver((server.address() as AddressInfo).port, secret)
     if (behaviour !== undefined) receiver.behaviour = behaviour
@@ -67,11 +67,22 @@ export class Receiver {
     return receiver
   }
 
-  /** Started and closed at once: its port refuses connections until `open`. */
+  /**
+   * Started and closed at once: its port refuses connections until `open`. The port is below
+   * the kernel's ephemeral range (32768 and up), or an outgoing connection of any process
+   * could take it while it is closed, and `open` would fail with EADDRINUSE (seen in a run).
+   */
   static async closed(secret: string, behaviour?: Behaviour): Promise<Receiver> {
-    const receiver = await Receiver.start(secret, behaviour)
-    await receiver.close()
-    return receiver
+    for (;;) {
+      const port = 10_000 + Math.floor(Math.random() * 20_000)
+      try {
+        const receiver = await Receiver.start(secret, behaviour, port)
+        await receiver.close()
+        return receiver
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error
+      }
+    }
   }
 
   private static createServer(): Server {
