@@ -1,6 +1,7 @@
 // SQLite MessageStore (better-sqlite3): WAL, writes group-committed, and an append resolves
 // only once its row is in the fsynced WAL (see wal-sync.ts), so an acked message survives a
-// SIGKILL and a power cut. The reads that hand mids to a client for recovery (headMid, since,
+// SIGKILL and a power cut. Appends write to the arrival log, which every other read and write
+// moves into duet_messages first (sqlite-message-log.ts). The reads that hand mids to a client for recovery (headMid, since,
 // undelivered) run in the write queue and answer after the same fdatasync, so they never name
 // a message a power cut could take back (its mid would be given again). The REST reads see
 // committed rows, at most a moment before they are durable.
@@ -15,6 +16,7 @@ import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
 import { repairConversations, SqliteConversations } from './sqlite-conversations.js'
 import { firstOfBoth, prepareStatements, PURGE_CHUNK, toMessage, type SqliteStatements } from './sqlite-statements.js'
+import { SqliteMessageLog } from './sqlite-message-log.js'
 import { SqliteOutbox } from './sqlite-outbox.js'
 import { beginRun, endRun, UNCLEAN_STOP_WINDOW_MS } from './sqlite-run-state.js'
 import { WalSync } from './wal-sync.js'
@@ -30,9 +32,16 @@ export interface SqliteStoreOptions {
   logger?: Logger
   /** Most writes per transaction; default 512. */
   maxBatch?: number
+  /**
+   * How often an arrival log that no read has moved is moved anyway, so that other readers of
+   * the file (an operator's `sqlite3`, a backup) see its rows; default 1000 ms.
+   */
+  logMoveIntervalMs?: number
 }
 
 interface PendingWrite extends QueuedWrite {
+  /** An append: it writes to the arrival log, or with enough others straight to duet_messages. */
+  append: boolean
   /** Runs inside the batch transaction; may run again if the batch is replayed. */
   apply(): void
   /** Called once the batch has committed. */
@@ -45,6 +54,9 @@ export class SqliteMessageStore implements MessageStore {
   private readonly db: Database.Database
   private readonly sql: SqliteStatements
   private readonly conversationList: SqliteConversations
+  private readonly log: SqliteMessageLog
+  private readonly moveAlone: Database.Transaction<() => void>
+  private readonly moveTimer: NodeJS.Timeout
   private readonly applyAll: Database.Transaction<(batch: PendingWrite[]) => void>
   private readonly batcher: WriteBatcher<PendingWrite>
   private readonly logger: Logger | undefined
@@ -77,6 +89,14 @@ export class SqliteMessageStore implements MessageStore {
       migrateSqlite(this.db)
       // The migration's transaction has created the WAL file.
       this.walSync = options.path === ':memory:' ? undefined : new WalSync(options.path)
+      this.conversationList = new SqliteConversations(this.db)
+      this.log = new SqliteMessageLog(this.db, this.conversationList)
+      this.moveAlone = this.db.transaction(() => {
+        this.log.begin(0)
+        this.log.move()
+      })
+      // What the last run appended and did not move: before anything reads the messages.
+      this.moveLog()
       requeued = beginRun(this.db)
       repaired = repairConversations(this.db)
     } catch (error) {
@@ -92,33 +112,29 @@ export class SqliteMessageStore implements MessageStore {
     }
     if (repaired) this.logger?.warn('an older version of duet wrote to this file: the conversation list was rebuilt')
     this.sql = prepareStatements(this.db)
-    this.conversationList = new SqliteConversations(this.db)
-    this.outbox = new SqliteOutbox(this.db)
+    this.outbox = new SqliteOutbox(this.db, () => this.moveLog())
     this.applyAll = this.db.transaction((batch: PendingWrite[]) => {
-      this.conversationList.discard() // whatever a batch that rolled back had noted
+      // Whatever a batch that rolled back had staged is void.
+      let appends = 0
+      for (const write of batch) if (write.append) appends++
+      this.log.begin(appends)
       this.outbox.discard()
       for (const write of batch) write.apply()
-      this.conversationList.write()
+      this.log.finish()
     })
     this.batcher = new WriteBatcher((batch) => this.commitBatch(batch), options.maxBatch ?? 512)
+    this.moveTimer = setInterval(() => {
+      if (this.log.pending) this.enqueue(() => undefined).catch(() => undefined)
+    }, options.logMoveIntervalMs ?? 1000).unref()
   }
 
   append(input: NewMessage): Promise<AppendResult> {
     return this.enqueue(() => {
       const ts = Date.now()
-      const ref = input.ref ?? null
-      const inserted = this.sql.insert.run(input.from, input.to, input.msg, ts, +input.read, +input.delivered, ref)
-      if (inserted.changes === 1) {
-        this.conversationList.appended(input.from, input.to, Number(inserted.lastInsertRowid))
-        this.outbox.appended(Number(inserted.lastInsertRowid), ts, input.offlineEvent === true)
-        const message = { mid: String(inserted.lastInsertRowid), from: input.from, to: input.to, msg: input.msg, ts, read: input.read }
-        return { message, duplicate: false }
-      }
-      // Only the (sender, recipient, ref) index can conflict, so the row is there.
-      const existing = this.sql.byRef.get(input.from, input.to, ref ?? '')
-      if (!existing) throw new Error('append conflicted on (sender, recipient, ref) but no row was found')
-      return { message: toMessage(existing), duplicate: true }
-    })
+      const result = this.log.append(input, ts)
+      if (!result.duplicate) this.outbox.appended(Number(result.message.mid), ts, input.offlineEvent === true)
+      return result
+    }, true)
   }
 
   async headMid(uid: string): Promise<string> {
@@ -172,6 +188,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async unreadCount(uid: string, peer: string): Promise<number> {
+    this.moveLog()
     return this.sql.unread.get({ uid, peer })?.n ?? 0
   }
 
@@ -186,11 +203,13 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async peerMarks(uid: string, peer: string): Promise<PeerMarks> {
+    this.moveLog()
     const row = this.sql.peerMarks.get({ uid, peer })
     return { delivered: String(row?.peer_delivered ?? 0), read: String(row?.peer_read ?? 0) }
   }
 
   async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
+    this.moveLog()
     const bound = before === null ? MAX_MID : midBound(before)
     return this.conversationList.list(uid, bound, limit).map((row) => ({
       peer: row.peer,
@@ -202,11 +221,13 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]> {
+    this.moveLog()
     const bound = before === null ? MAX_MID : midBound(before)
     return this.sql.history.all({ uid, peer, before: bound, limit }).map(toMessage)
   }
 
   async userMessages(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
+    this.moveLog()
     const mids = this.userMids(uid, midBound(afterMid), limit)
     return mids.length === 0 ? [] : this.sql.byMids.all(`[${mids.join(',')}]`).map(toMessage)
   }
@@ -256,6 +277,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async purgeBefore(ts: number): Promise<number> {
+    this.moveLog()
     let removed = 0
     for (;;) {
       if (this.stopped) throw this.stopped
@@ -279,7 +301,9 @@ export class SqliteMessageStore implements MessageStore {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearInterval(this.moveTimer)
     await this.batcher.drain()
+    this.moveLog()
     await this.walSync?.drain()
     this.walSync?.close()
     // After a failed fdatasync the run did not end well: the next one requeues its last pushes.
@@ -287,13 +311,27 @@ export class SqliteMessageStore implements MessageStore {
     this.db.close()
   }
 
-  private enqueue<R>(exec: () => R): Promise<R> {
+  /**
+   * Moves the log into duet_messages in a transaction of its own, for the reads that do not
+   * wait in the write queue. Those see committed rows, as before the log, at most a moment
+   * before they are durable.
+   */
+  private moveLog(): void {
+    if (this.stopped || !this.log.pending) return
+    this.moveAlone.immediate()
+    this.log.commit()
+  }
+
+  /** Runs `exec` in the next batch; after moving the log, unless it is an append. */
+  private enqueue<R>(exec: () => R, append = false): Promise<R> {
     if (this.closed) return Promise.reject(new Error('sqlite store is closed'))
     if (this.stopped) return Promise.reject(this.stopped)
     return new Promise<R>((resolve, reject) => {
       let result: R
       this.batcher.push({
+        append,
         apply: () => {
+          if (!append) this.log.move()
           result = exec()
         },
         commit: () => resolve(result),
@@ -316,6 +354,7 @@ export class SqliteMessageStore implements MessageStore {
     }
     try {
       this.applyAll.immediate(batch)
+      this.log.commit()
     } catch (error) {
       if (batch.length === 1) return batch[0]!.fail(error)
       // The whole batch rolled back: replay each write alone, so only the bad one fails.

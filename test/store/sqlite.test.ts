@@ -171,7 +171,8 @@ t.test('sqlite: a version-1 database keeps its messages, read state and refs thr
   await store.close()
   const migrated = new Database(path, { readonly: true })
   t.teardown(() => migrated.close())
-  t.equal(migrated.pragma('user_version', { simple: true }), 6)
+  t.equal(migrated.pragma('user_version', { simple: true }), 7)
+  t.equal(migrated.prepare('SELECT count(*) FROM duet_message_log').pluck().get(), 0, 'close moved the arrival log')
   t.same(
     migrated.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'duet_messages' ORDER BY name`).pluck().all(),
     ['duet_messages_recipient_pair', 'duet_messages_sender_ref', 'duet_messages_undelivered'],
