@@ -56,11 +56,11 @@ export class SqliteConversations {
   private readonly page: Database.Statement<{ uid: string; before: bigint; limit: number }, ConversationRow>
 
   constructor(db: Database.Database) {
+    // max: a group of the log may move after newer rows went in (another group, a large batch).
     this.upsert = db.prepare(
       `INSERT INTO ${C} (owner, peer, last_mid) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
-       ON CONFLICT (owner, peer) DO UPDATE SET last_mid = excluded.last_mid`,
+       ON CONFLICT (owner, peer) DO UPDATE SET last_mid = max(last_mid, excluded.last_mid)`,
     )
-    // A group of the log may move after a newer one: the mark never goes back.
     this.cover = db.prepare(`UPDATE duet_meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = '${COVERED}'`)
     this.page = db.prepare(CONVERSATION_PAGE)
   }

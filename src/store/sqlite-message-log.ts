@@ -9,8 +9,9 @@
 // `MOVE_GROUPS` groups of the log; once the log holds `MOVE_ROWS` rows, a batch moves its
 // largest group: a move holds the event loop a quarter as long as moving the whole log, and
 // its pages are shared as well, since a conversation's index pages are all in its group. A batch of
-// `DIRECT_APPENDS` appends or more shares its pages already: it moves the log and writes
-// its rows straight into duet_messages, as a row written twice would cost more than it saves.
+// `DIRECT_APPENDS` appends or more shares its pages already: it writes its rows straight into
+// duet_messages, as a row written twice would cost more than it saves, and leaves the log be
+// (such a batch is the backlog of a stall, which a move would only make longer).
 //
 // Every read and every other write of the store moves the log first (its rows are then where
 // the queries look), so the log changes nothing a reader sees. Only appends pass it by: a ref
@@ -171,7 +172,7 @@ export class SqliteMessageLog {
   /**
    * A batch starts (again, after a rollback), inside its transaction: what an earlier apply
    * staged is void, and the newest mid is read again. A batch of `appends` appends or more
-   * writes them into duet_messages, after moving the log.
+   * writes them into duet_messages.
    */
   begin(appends: number): void {
     for (const group of this.groups) group.begin()
@@ -179,10 +180,7 @@ export class SqliteMessageLog {
     // Another connection to the file appended or moved: the log is read again.
     if ((this.sql.logNewest.get() ?? 0) !== this.newest()) this.reload()
     this.nextMid = (this.sql.newest.get() ?? 0) + 1
-    if (appends >= DIRECT_APPENDS) {
-      this.move()
-      this.direct = noRows()
-    }
+    if (appends >= DIRECT_APPENDS) this.direct = noRows()
   }
 
   /** Inside a batch: stores the message, or finds the one its ref names. */
@@ -191,12 +189,15 @@ export class SqliteMessageLog {
     const mid = this.nextMid
     const row: Row = [mid, input.from, input.to, input.msg, ts, +input.read, +input.delivered, ref]
     const message = { mid: String(mid), from: input.from, to: input.to, msg: input.msg, ts, read: input.read }
+    const g = groupOf(input.from, input.to)
     if (this.direct) {
-      // The log has moved: the (sender, recipient, ref) index finds a resend, in the insert's own lookup.
+      // A resend of a row in the log is found in its map, of one in duet_messages by the
+      // (sender, recipient, ref) index, in the insert's own lookup.
+      const logged = ref === null ? undefined : this.groups[g]!.find(refKey(input.from, input.to, ref))
+      if (logged) return { message: logged, duplicate: true }
       if (this.sql.insertDirect.run(...row).changes === 0) return { message: this.stored(input.from, input.to, ref!)!, duplicate: true }
       note(this.direct, input.from, input.to, mid, ref, null, 0)
     } else {
-      const g = groupOf(input.from, input.to)
       if (ref !== null) {
         const found = this.groups[g]!.find(refKey(input.from, input.to, ref)) ?? this.stored(input.from, input.to, ref)
         if (found) return { message: found, duplicate: true }
@@ -210,10 +211,7 @@ export class SqliteMessageLog {
 
   /** Ends a batch's writes, inside its transaction: the conversation list, or a move once the log is full. */
   finish(): void {
-    if (this.direct) {
-      if (this.direct.rows > 0) this.conversations.write(this.direct.conversations.values(), this.direct.newest)
-      return
-    }
+    if (this.direct) return this.writeDirect()
     let rows = 0
     let chars = 0
     let largest = this.groups[0]!
@@ -225,8 +223,13 @@ export class SqliteMessageLog {
     if (rows >= MOVE_ROWS || chars >= MOVE_CHARS) this.moveGroup(this.groups.indexOf(largest))
   }
 
-  /** Inside a batch: moves every row of the log into duet_messages, with their conversations. */
+  /**
+   * Inside a batch: moves every row of the log into duet_messages, with their conversations
+   * (and writes those of the rows the batch wrote there itself), so that what follows in the
+   * batch reads every message appended before it.
+   */
   move(): void {
+    this.writeDirect()
     if (this.sql.logNewest.get() == null) return
     this.conversations.write(
       this.groups.flatMap((group) => [...group.conversations().values()]),
@@ -241,6 +244,12 @@ export class SqliteMessageLog {
   commit(): void {
     for (const group of this.groups) group.commit()
     this.direct = null
+  }
+
+  private writeDirect(): void {
+    if (this.direct === null || this.direct.conversations.size === 0) return
+    this.conversations.write(this.direct.conversations.values(), this.direct.newest)
+    this.direct.conversations.clear()
   }
 
   private moveGroup(g: number): void {
@@ -264,7 +273,8 @@ export class SqliteMessageLog {
   private reload(): void {
     for (const group of this.groups) group.committed = noRows()
     for (const row of this.sql.logRows.all()) {
-      note(this.groups[row.grp]!.committed, row.sender, row.recipient, row.mid, row.ref, toMessage(row), row.msg.length)
+      // A group this version does not have (another version wrote the row) is moved with the whole log.
+      note(this.groups[row.grp % MOVE_GROUPS]!.committed, row.sender, row.recipient, row.mid, row.ref, toMessage(row), row.msg.length)
     }
   }
 }

@@ -303,7 +303,12 @@ export class SqliteMessageStore implements MessageStore {
     this.closed = true
     clearInterval(this.moveTimer)
     await this.batcher.drain()
-    this.moveLog()
+    try {
+      this.moveLog()
+    } catch (error) {
+      // The rows stay in the log, durable: the next open moves them.
+      this.logger?.warn({ err: error }, 'sqlite: the arrival log could not be moved at close')
+    }
     await this.walSync?.drain()
     this.walSync?.close()
     // After a failed fdatasync the run did not end well: the next one requeues its last pushes.
@@ -317,6 +322,7 @@ export class SqliteMessageStore implements MessageStore {
    * before they are durable.
    */
   private moveLog(): void {
+    // A stopped store writes nothing more (its disk failed an fdatasync): reads then miss the log's rows.
     if (this.stopped || !this.log.pending) return
     this.moveAlone.immediate()
     this.log.commit()

@@ -93,7 +93,7 @@ t.test(`a log of ${MOVE_ROWS} rows moves its largest group with the batch that f
   t.same(counts(path), { log: 0, messages: MOVE_ROWS }, 'a read moves every group')
 })
 
-t.test(`a batch of ${DIRECT_APPENDS} appends moves the log and writes straight to the messages`, async (t) => {
+t.test(`a batch of ${DIRECT_APPENDS} appends writes straight to the messages and leaves the log be`, async (t) => {
   const path = freshPath()
   const store = open(t, path)
   const logged = await store.append(msg('a', 'b', 'logged', 'r1'))
@@ -101,8 +101,8 @@ t.test(`a batch of ${DIRECT_APPENDS} appends moves the log and writes straight t
     ...Array.from({ length: DIRECT_APPENDS }, (_, i) => store.append(msg(`u${i % 5}`, 'b', `m${i}`, `d${i}`))),
     store.append(msg('a', 'b', 'logged', 'r1')),
   ])
-  t.same(counts(path), { log: 0, messages: DIRECT_APPENDS + 1 })
-  t.same(batch.at(-1), { message: logged.message, duplicate: true }, 'a ref of the moved log is found')
+  t.same(counts(path), { log: 1, messages: DIRECT_APPENDS })
+  t.same(batch.at(-1), { message: logged.message, duplicate: true }, 'a ref in the log is found')
   const mids = batch.slice(0, -1).map((r) => BigInt(r.message.mid))
   t.ok(mids.every((mid, i) => mid > BigInt(logged.message.mid) && (i === 0 || mid > mids[i - 1]!)), 'mids keep growing')
   t.equal((await store.append(msg('u3', 'b', 'again', 'd3'))).message.mid, batch[3]!.message.mid, 'a ref written straight is found')
@@ -110,12 +110,34 @@ t.test(`a batch of ${DIRECT_APPENDS} appends moves the log and writes straight t
   t.teardown(() => db.close())
   t.same(
     db.prepare("SELECT peer, last_mid FROM duet_conversations WHERE owner = 'b' ORDER BY peer").all(),
-    ['a', 'u0', 'u1', 'u2', 'u3', 'u4'].map((peer) => ({
+    ['u0', 'u1', 'u2', 'u3', 'u4'].map((peer) => ({
       peer,
-      last_mid: Math.max(...[logged, ...batch.slice(0, -1)].filter((r) => r.message.from === peer).map((r) => Number(r.message.mid))),
+      last_mid: Math.max(...batch.slice(0, -1).filter((r) => r.message.from === peer).map((r) => Number(r.message.mid))),
     })),
-    'with their conversations',
+    'with their conversations (the logged one waits for its move)',
   )
+  await store.unreadCount('b', 'a')
+  t.same(counts(path), { log: 0, messages: DIRECT_APPENDS + 1 })
+  const newestFirst = [logged, ...batch.slice(0, -1)]
+    .sort((x, y) => Number(y.message.mid) - Number(x.message.mid))
+    .map((r) => r.message.from)
+    .filter((peer, i, all) => all.indexOf(peer) === i)
+  t.same(
+    (await store.conversations('b', null, 10)).map((c) => c.peer),
+    newestFirst,
+    'a log moved after newer rows leaves each conversation at its newest',
+  )
+})
+
+t.test('a read in the same batch as a large batch of appends finds them, their conversations too', async (t) => {
+  const store = open(t)
+  const [sent, head, since] = await Promise.all([
+    Promise.all(Array.from({ length: DIRECT_APPENDS }, (_, i) => store.append(msg('x', `p${i}`, `m${i}`)))),
+    store.sentHeadMid('x'),
+    store.sentSince('x', '0', 2 * DIRECT_APPENDS),
+  ])
+  t.equal(head, sent.at(-1)!.message.mid, 'sentHeadMid goes through the conversation list')
+  t.equal(since.length, DIRECT_APPENDS)
 })
 
 t.test('a ref is found in the log, in the same batch, after the move, and after a reopen', async (t) => {
