@@ -55,7 +55,7 @@ export class SqliteMessageStore implements MessageStore {
   private readonly sql: SqliteStatements
   private readonly conversationList: SqliteConversations
   private readonly log: SqliteMessageLog
-  private readonly moveAlone: Database.Transaction<() => void>
+  private readonly moveThen: Database.Transaction<(read: () => unknown) => unknown>
   private readonly moveTimer: NodeJS.Timeout
   private readonly applyAll: Database.Transaction<(batch: PendingWrite[]) => void>
   private readonly batcher: WriteBatcher<PendingWrite>
@@ -91,12 +91,13 @@ export class SqliteMessageStore implements MessageStore {
       this.walSync = options.path === ':memory:' ? undefined : new WalSync(options.path)
       this.conversationList = new SqliteConversations(this.db)
       this.log = new SqliteMessageLog(this.db, this.conversationList)
-      this.moveAlone = this.db.transaction(() => {
+      this.moveThen = this.db.transaction((read: () => unknown) => {
         this.log.begin(0)
         this.log.move()
+        return read()
       })
       // What the last run appended and did not move: before anything reads the messages.
-      this.moveLog()
+      this.afterMove(() => undefined)
       requeued = beginRun(this.db)
       repaired = repairConversations(this.db)
     } catch (error) {
@@ -112,7 +113,7 @@ export class SqliteMessageStore implements MessageStore {
     }
     if (repaired) this.logger?.warn('an older version of duet wrote to this file: the conversation list was rebuilt')
     this.sql = prepareStatements(this.db)
-    this.outbox = new SqliteOutbox(this.db, () => this.moveLog())
+    this.outbox = new SqliteOutbox(this.db, (read) => this.afterMove(read))
     this.applyAll = this.db.transaction((batch: PendingWrite[]) => {
       // Whatever a batch that rolled back had staged is void.
       let appends = 0
@@ -188,8 +189,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async unreadCount(uid: string, peer: string): Promise<number> {
-    this.moveLog()
-    return this.sql.unread.get({ uid, peer })?.n ?? 0
+    return this.afterMove(() => this.sql.unread.get({ uid, peer })?.n ?? 0)
   }
 
   // In the write queue, as since and headMid: after the writes already submitted.
@@ -203,15 +203,13 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async peerMarks(uid: string, peer: string): Promise<PeerMarks> {
-    this.moveLog()
-    const row = this.sql.peerMarks.get({ uid, peer })
+    const row = this.afterMove(() => this.sql.peerMarks.get({ uid, peer }))
     return { delivered: String(row?.peer_delivered ?? 0), read: String(row?.peer_read ?? 0) }
   }
 
   async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
-    this.moveLog()
     const bound = before === null ? MAX_MID : midBound(before)
-    return this.conversationList.list(uid, bound, limit).map((row) => ({
+    return this.afterMove(() => this.conversationList.list(uid, bound, limit)).map((row) => ({
       peer: row.peer,
       unread: row.unread,
       peerDelivered: String(row.peer_delivered),
@@ -221,15 +219,16 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]> {
-    this.moveLog()
     const bound = before === null ? MAX_MID : midBound(before)
-    return this.sql.history.all({ uid, peer, before: bound, limit }).map(toMessage)
+    return this.afterMove(() => this.sql.history.all({ uid, peer, before: bound, limit })).map(toMessage)
   }
 
   async userMessages(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
-    this.moveLog()
-    const mids = this.userMids(uid, midBound(afterMid), limit)
-    return mids.length === 0 ? [] : this.sql.byMids.all(`[${mids.join(',')}]`).map(toMessage)
+    const after = midBound(afterMid)
+    return this.afterMove(() => {
+      const mids = this.userMids(uid, after, limit)
+      return mids.length === 0 ? [] : this.sql.byMids.all(`[${mids.join(',')}]`)
+    }).map(toMessage)
   }
 
   async eraseUser(uid: string): Promise<number> {
@@ -277,15 +276,15 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async purgeBefore(ts: number): Promise<number> {
-    this.moveLog()
     let removed = 0
     for (;;) {
       if (this.stopped) throw this.stopped
-      const { changes } = this.sql.purgeChunk.run(ts, PURGE_CHUNK)
+      // After a move each time: what was appended between chunks is where the marks' check looks.
+      const { changes } = this.afterMove(() => this.sql.purgeChunk.run(ts, PURGE_CHUNK))
       removed += changes
       if (this.closed) return removed
       if (changes < PURGE_CHUNK) {
-        if (removed > 0) this.sql.purgeMarks.run()
+        if (removed > 0) this.afterMove(() => this.sql.purgeMarks.run())
         return removed
       }
       // Yield between chunks so a large purge never holds the event loop for long.
@@ -304,7 +303,7 @@ export class SqliteMessageStore implements MessageStore {
     clearInterval(this.moveTimer)
     await this.batcher.drain()
     try {
-      this.moveLog()
+      this.afterMove(() => undefined)
     } catch (error) {
       // The rows stay in the log, durable: the next open moves them.
       this.logger?.warn({ err: error }, 'sqlite: the arrival log could not be moved at close')
@@ -317,15 +316,17 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   /**
-   * Moves the log into duet_messages in a transaction of its own, for the reads that do not
-   * wait in the write queue. Those see committed rows, as before the log, at most a moment
-   * before they are durable.
+   * Runs `read` after moving the log, in the same transaction, for the reads that do not wait
+   * in the write queue: they see every message appended before them, in one state of the
+   * file, even while another connection writes to it (it could otherwise move a later group
+   * between the move and the read). They see committed rows, as before the log, at most a
+   * moment before they are durable. A stopped store moves too: nothing is acknowledged from a
+   * move, and its reads would miss acked messages otherwise.
    */
-  private moveLog(): void {
-    // A stopped store writes nothing more (its disk failed an fdatasync): reads then miss the log's rows.
-    if (this.stopped || !this.log.pending) return
-    this.moveAlone.immediate()
+  private afterMove<R>(read: () => R): R {
+    const result = this.moveThen.immediate(read) as R
     this.log.commit()
+    return result
   }
 
   /** Runs `exec` in the next batch; after moving the log, unless it is an append. */

@@ -202,6 +202,22 @@ t.test('a purge of the newest messages never lets the log give their mids again'
   t.ok(BigInt(next.message.mid) > BigInt(last.message.mid))
 })
 
+t.test('a purge moves the log before each chunk: a message appended meanwhile keeps its conversation\'s read mark', async (t) => {
+  const store = open(t)
+  const old = await Promise.all(Array.from({ length: 2500 }, (_, i) => store.append(msg('a', 'b', `old ${i}`))))
+  await store.markRead('b', 'a')
+  const mark = old.at(-1)!.message.mid
+  t.same(await store.peerMarks('a', 'b'), { delivered: mark, read: mark })
+  while (Date.now() <= old.at(-1)!.message.ts) continue // what follows is stored a millisecond later
+  // The first chunk runs at once; the append commits into the log while the purge yields.
+  const purge = store.purgeBefore(old.at(-1)!.message.ts + 1)
+  const fresh = await store.append(msg('a', 'b', 'new'))
+  t.equal(await purge, 2500)
+  t.same(await store.peerMarks('a', 'b'), { delivered: mark, read: mark }, 'the mark stays: the conversation has a message')
+  t.equal(await store.unreadCount('b', 'a'), 1)
+  t.same((await store.history('b', 'a', null, 10)).map((m) => m.mid), [fresh.message.mid])
+})
+
 // A child appends and is killed: what it acknowledged waits in the log, and the next open moves
 // it into the messages and the conversation list before anything reads them.
 const CHILD = `

@@ -249,6 +249,11 @@ t.test('sqlite: after a failed fdatasync the store stops: no write is acknowledg
   await t.rejects(store.markRead('b', 'a'), /store stopped/)
   await t.rejects(store.purgeBefore(Date.now()), /store stopped/, 'retention does not write either')
   await t.rejects(store.ping(), /store stopped/, 'and /readyz says so')
+  t.same(
+    (await store.history('b', 'a', null, 10)).map((m) => m.msg),
+    ['lost sync', 'before'],
+    'reads still see what was committed (the REST reads always did), the arrival log moved',
+  )
 })
 
 /**
