@@ -1,13 +1,13 @@
 // SQLite's conversation list (migration 5): a row per (owner, peer) holding the mid of the
 // conversation's newest message, indexed by (owner, last_mid), so a page of a user's list is
 // one index range of `limit` rows however many partners the user has.
-// Written as rows go into duet_messages (sqlite-message-log.ts: a move of the arrival log, or a
-// large batch), one statement for every conversation they belong to: a conversation is
-// written once, however many of its messages go in (SQLite's triggers run once per row: one
-// that upserted both sides of each message cost the store 5–7 µs of CPU per message). Deletes keep
-// it through a trigger, whoever deletes. Each write also records the newest mid the table
-// covers (duet_meta `conversations`): a message above it was inserted by an older duet, which
-// does not write the table, and the store rebuilds it when it opens (repairConversations).
+// Appends write it once per write batch, one statement for every conversation the batch
+// touched. SQLite's triggers run once per row: one that upserted both sides of each message
+// cost the store 5–7 µs of CPU per message, against 0–5 µs this way (bench/README.md), and
+// a batch of a running chat writes each of its conversations once. Deletes keep it through a
+// trigger, whoever deletes. Each batch also records the newest mid the table covers
+// (duet_meta `conversations`): a message above it was inserted by an older duet, which does
+// not write the table, and the store rebuilds it when it opens (repairConversations).
 import type Database from 'better-sqlite3'
 import { PREVIEW_LENGTH } from '../protocol/preview.js'
 import { peerMarkColumns } from './sqlite-statements.js'
@@ -51,27 +51,40 @@ export const CONVERSATIONS_FROM_MESSAGES = `SELECT owner, peer, max(mid) AS last
   ) GROUP BY owner, peer`
 
 export class SqliteConversations {
+  /** owner NUL peer -> [owner, peer, mid]: the conversations the batch being applied wrote to. */
+  private readonly touched = new Map<string, [string, string, number]>()
+  private newest = 0
   private readonly upsert: Database.Statement<[string]>
-  private readonly cover: Database.Statement<[number]>
+  private readonly cover: Database.Statement<[string]>
   private readonly page: Database.Statement<{ uid: string; before: bigint; limit: number }, ConversationRow>
 
   constructor(db: Database.Database) {
-    // max: a group of the log may move after newer rows went in (another group, a large batch).
     this.upsert = db.prepare(
       `INSERT INTO ${C} (owner, peer, last_mid) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
-       ON CONFLICT (owner, peer) DO UPDATE SET last_mid = max(last_mid, excluded.last_mid)`,
+       ON CONFLICT (owner, peer) DO UPDATE SET last_mid = excluded.last_mid`,
     )
-    this.cover = db.prepare(`UPDATE duet_meta SET value = max(CAST(value AS INTEGER), ?) WHERE key = '${COVERED}'`)
+    this.cover = db.prepare(`UPDATE duet_meta SET value = ? WHERE key = '${COVERED}'`)
     this.page = db.prepare(CONVERSATION_PAGE)
   }
 
-  /**
-   * In the transaction that puts new rows into duet_messages: each [owner, peer, mid] is a
-   * conversation at its newest mid, both sides of each; `newest` is the rows' newest mid.
-   */
-  write(conversations: Iterable<[string, string, number]>, newest: number): void {
-    this.upsert.run(JSON.stringify([...conversations]))
-    this.cover.run(newest)
+  /** A message was inserted by the batch being applied: both sides' conversations are now at `mid`. */
+  appended(from: string, to: string, mid: number): void {
+    this.touched.set(`${from}\u0000${to}`, [from, to, mid])
+    if (from !== to) this.touched.set(`${to}\u0000${from}`, [to, from, mid])
+    this.newest = mid
+  }
+
+  /** Writes what `appended` noted: before any other write of the batch reads it, and last in the batch transaction. */
+  write(): void {
+    if (this.touched.size === 0) return
+    this.upsert.run(JSON.stringify([...this.touched.values()]))
+    this.cover.run(String(this.newest))
+    this.touched.clear()
+  }
+
+  /** Forgets what a batch that rolled back had noted. */
+  discard(): void {
+    this.touched.clear()
   }
 
   /** The conversations of `uid` whose newest mid is below `before`, newest first. */

@@ -4,8 +4,6 @@
 // only means a try made again. A claim takes only events whose batch is fsynced (`durable`):
 // a power cut can take back a message not yet synced, and its mid would be handed out again.
 // One process owns the file, so a lease left by the previous run is released at open.
-// Whatever reads the messages runs after a move of the store's arrival log, in its
-// transaction (`afterMove`), so an event's message is in duet_messages when its event is read.
 import type Database from 'better-sqlite3'
 import { eventId, midOfEvent, OFFLINE_EVENT, type EventMessage, type FailedEvent, type Outbox, type OutboxEvent, type RetryResult, type SettledTry } from './outbox.js'
 
@@ -93,10 +91,7 @@ export class SqliteOutbox implements Outbox {
   /** The highest mid the batch being applied stored. */
   private batchNewest = 0
 
-  constructor(
-    db: Database.Database,
-    private readonly afterMove: <R>(read: () => R) => R,
-  ) {
+  constructor(db: Database.Database) {
     this.sql = prepare(db)
     this.tag = this.sql.tag.get()!
     // What the file holds at open is what survived: all of it is durable.
@@ -138,13 +133,12 @@ export class SqliteOutbox implements Outbox {
 
   async add(message: EventMessage): Promise<void> {
     // The message was acknowledged, so it is durable; the event goes out with the next fsync.
-    this.afterMove(() => this.sql.insertIfStored.run({ mid: Number(message.mid), ts: Date.now() }))
+    this.sql.insertIfStored.run({ mid: Number(message.mid), ts: Date.now() })
   }
 
   async claim(claim: string, limit: number, now: number, leaseUntil: number): Promise<OutboxEvent[]> {
     const mids = this.sql.claim.all({ claim, now, until: leaseUntil, limit, durable: this.durable })
-    if (mids.length === 0) return []
-    return this.afterMove(() => this.sql.byMids.all(JSON.stringify(mids))).map((row) => this.toEvent(row))
+    return mids.length === 0 ? [] : this.sql.byMids.all(JSON.stringify(mids)).map((row) => this.toEvent(row))
   }
 
   async nextDue(now: number): Promise<number | null> {
@@ -166,7 +160,7 @@ export class SqliteOutbox implements Outbox {
   async failed(before: string | null, limit: number): Promise<FailedEvent[]> {
     const cursor = before === null ? NO_MID : this.midOf(before)
     if (cursor === null) return []
-    return this.afterMove(() => this.sql.failedPage.all({ before: BigInt(cursor), limit })).map((row) => ({
+    return this.sql.failedPage.all({ before: BigInt(cursor), limit }).map((row) => ({
       ...this.toEvent(row),
       lastError: row.last_error ?? '',
       lastAttemptAt: row.last_attempt_at ?? 0,

@@ -1,7 +1,6 @@
 // SQLite MessageStore (better-sqlite3): WAL, writes group-committed, and an append resolves
 // only once its row is in the fsynced WAL (see wal-sync.ts), so an acked message survives a
-// SIGKILL and a power cut. Appends write to the arrival log, which every other read and write
-// moves into duet_messages first (sqlite-message-log.ts). The reads that hand mids to a client for recovery (headMid, since,
+// SIGKILL and a power cut. The reads that hand mids to a client for recovery (headMid, since,
 // undelivered) run in the write queue and answer after the same fdatasync, so they never name
 // a message a power cut could take back (its mid would be given again). The REST reads see
 // committed rows, at most a moment before they are durable.
@@ -16,7 +15,6 @@ import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
 import { repairConversations, SqliteConversations } from './sqlite-conversations.js'
 import { firstOfBoth, prepareStatements, PURGE_CHUNK, toMessage, type SqliteStatements } from './sqlite-statements.js'
-import { SqliteMessageLog } from './sqlite-message-log.js'
 import { SqliteOutbox } from './sqlite-outbox.js'
 import { beginRun, endRun, UNCLEAN_STOP_WINDOW_MS } from './sqlite-run-state.js'
 import { WalSync } from './wal-sync.js'
@@ -32,16 +30,9 @@ export interface SqliteStoreOptions {
   logger?: Logger
   /** Most writes per transaction; default 512. */
   maxBatch?: number
-  /**
-   * How often an arrival log that no read has moved is moved anyway, so that other readers of
-   * the file (an operator's `sqlite3`, a backup) see its rows; default 1000 ms.
-   */
-  logMoveIntervalMs?: number
 }
 
 interface PendingWrite extends QueuedWrite {
-  /** An append: it writes to the arrival log, or with enough others straight to duet_messages. */
-  append: boolean
   /** Runs inside the batch transaction; may run again if the batch is replayed. */
   apply(): void
   /** Called once the batch has committed. */
@@ -54,9 +45,6 @@ export class SqliteMessageStore implements MessageStore {
   private readonly db: Database.Database
   private readonly sql: SqliteStatements
   private readonly conversationList: SqliteConversations
-  private readonly log: SqliteMessageLog
-  private readonly moveThen: Database.Transaction<(read: () => unknown) => unknown>
-  private readonly moveTimer: NodeJS.Timeout
   private readonly applyAll: Database.Transaction<(batch: PendingWrite[]) => void>
   private readonly batcher: WriteBatcher<PendingWrite>
   private readonly logger: Logger | undefined
@@ -89,15 +77,6 @@ export class SqliteMessageStore implements MessageStore {
       migrateSqlite(this.db)
       // The migration's transaction has created the WAL file.
       this.walSync = options.path === ':memory:' ? undefined : new WalSync(options.path)
-      this.conversationList = new SqliteConversations(this.db)
-      this.log = new SqliteMessageLog(this.db, this.conversationList)
-      this.moveThen = this.db.transaction((read: () => unknown) => {
-        this.log.begin(0)
-        this.log.move()
-        return read()
-      })
-      // What the last run appended and did not move: before anything reads the messages.
-      this.afterMove(() => undefined)
       requeued = beginRun(this.db)
       repaired = repairConversations(this.db)
     } catch (error) {
@@ -113,28 +92,32 @@ export class SqliteMessageStore implements MessageStore {
     }
     if (repaired) this.logger?.warn('an older version of duet wrote to this file: the conversation list was rebuilt')
     this.sql = prepareStatements(this.db)
-    this.outbox = new SqliteOutbox(this.db, (read) => this.afterMove(read))
+    this.conversationList = new SqliteConversations(this.db)
+    this.outbox = new SqliteOutbox(this.db)
     this.applyAll = this.db.transaction((batch: PendingWrite[]) => {
-      // Whatever a batch that rolled back had staged is void.
-      let appends = 0
-      for (const write of batch) if (write.append) appends++
-      this.log.begin(appends)
+      this.conversationList.discard() // whatever a batch that rolled back had noted
       this.outbox.discard()
       for (const write of batch) write.apply()
-      this.log.finish()
+      this.conversationList.write()
     })
     this.batcher = new WriteBatcher((batch) => this.commitBatch(batch), options.maxBatch ?? 512)
-    this.moveTimer = setInterval(() => {
-      if (this.log.pending) this.enqueue(() => undefined).catch(() => undefined)
-    }, options.logMoveIntervalMs ?? 1000).unref()
   }
 
   append(input: NewMessage): Promise<AppendResult> {
     return this.enqueue(() => {
       const ts = Date.now()
-      const result = this.log.append(input, ts)
-      if (!result.duplicate) this.outbox.appended(Number(result.message.mid), ts, input.offlineEvent === true)
-      return result
+      const ref = input.ref ?? null
+      const inserted = this.sql.insert.run(input.from, input.to, input.msg, ts, +input.read, +input.delivered, ref)
+      if (inserted.changes === 1) {
+        this.conversationList.appended(input.from, input.to, Number(inserted.lastInsertRowid))
+        this.outbox.appended(Number(inserted.lastInsertRowid), ts, input.offlineEvent === true)
+        const message = { mid: String(inserted.lastInsertRowid), from: input.from, to: input.to, msg: input.msg, ts, read: input.read }
+        return { message, duplicate: false }
+      }
+      // Only the (sender, recipient, ref) index can conflict, so the row is there.
+      const existing = this.sql.byRef.get(input.from, input.to, ref ?? '')
+      if (!existing) throw new Error('append conflicted on (sender, recipient, ref) but no row was found')
+      return { message: toMessage(existing), duplicate: true }
     }, true)
   }
 
@@ -189,7 +172,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async unreadCount(uid: string, peer: string): Promise<number> {
-    return this.afterMove(() => this.sql.unread.get({ uid, peer })?.n ?? 0)
+    return this.sql.unread.get({ uid, peer })?.n ?? 0
   }
 
   // In the write queue, as since and headMid: after the writes already submitted.
@@ -203,13 +186,13 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async peerMarks(uid: string, peer: string): Promise<PeerMarks> {
-    const row = this.afterMove(() => this.sql.peerMarks.get({ uid, peer }))
+    const row = this.sql.peerMarks.get({ uid, peer })
     return { delivered: String(row?.peer_delivered ?? 0), read: String(row?.peer_read ?? 0) }
   }
 
   async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
     const bound = before === null ? MAX_MID : midBound(before)
-    return this.afterMove(() => this.conversationList.list(uid, bound, limit)).map((row) => ({
+    return this.conversationList.list(uid, bound, limit).map((row) => ({
       peer: row.peer,
       unread: row.unread,
       peerDelivered: String(row.peer_delivered),
@@ -220,15 +203,12 @@ export class SqliteMessageStore implements MessageStore {
 
   async history(uid: string, peer: string, before: string | null, limit: number): Promise<StoredMessage[]> {
     const bound = before === null ? MAX_MID : midBound(before)
-    return this.afterMove(() => this.sql.history.all({ uid, peer, before: bound, limit })).map(toMessage)
+    return this.sql.history.all({ uid, peer, before: bound, limit }).map(toMessage)
   }
 
   async userMessages(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
-    const after = midBound(afterMid)
-    return this.afterMove(() => {
-      const mids = this.userMids(uid, after, limit)
-      return mids.length === 0 ? [] : this.sql.byMids.all(`[${mids.join(',')}]`)
-    }).map(toMessage)
+    const mids = this.userMids(uid, midBound(afterMid), limit)
+    return mids.length === 0 ? [] : this.sql.byMids.all(`[${mids.join(',')}]`).map(toMessage)
   }
 
   async eraseUser(uid: string): Promise<number> {
@@ -279,12 +259,11 @@ export class SqliteMessageStore implements MessageStore {
     let removed = 0
     for (;;) {
       if (this.stopped) throw this.stopped
-      // After a move each time: what was appended between chunks is where the marks' check looks.
-      const { changes } = this.afterMove(() => this.sql.purgeChunk.run(ts, PURGE_CHUNK))
+      const { changes } = this.sql.purgeChunk.run(ts, PURGE_CHUNK)
       removed += changes
       if (this.closed) return removed
       if (changes < PURGE_CHUNK) {
-        if (removed > 0) this.afterMove(() => this.sql.purgeMarks.run())
+        if (removed > 0) this.sql.purgeMarks.run()
         return removed
       }
       // Yield between chunks so a large purge never holds the event loop for long.
@@ -300,14 +279,7 @@ export class SqliteMessageStore implements MessageStore {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    clearInterval(this.moveTimer)
     await this.batcher.drain()
-    try {
-      this.afterMove(() => undefined)
-    } catch (error) {
-      // The rows stay in the log, durable: the next open moves them.
-      this.logger?.warn({ err: error }, 'sqlite: the arrival log could not be moved at close')
-    }
     await this.walSync?.drain()
     this.walSync?.close()
     // After a failed fdatasync the run did not end well: the next one requeues its last pushes.
@@ -316,29 +288,17 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   /**
-   * Runs `read` after moving the log, in the same transaction, for the reads that do not wait
-   * in the write queue: they see every message appended before them, in one state of the
-   * file, even while another connection writes to it (it could otherwise move a later group
-   * between the move and the read). They see committed rows, as before the log, at most a
-   * moment before they are durable. A stopped store moves too: nothing is acknowledged from a
-   * move, and its reads would miss acked messages otherwise.
+   * Runs `exec` in the next batch. Any other write first writes the conversation list of the
+   * batch's appends before it, which the carbons' replay (sentSince, sentHeadMid) reads.
    */
-  private afterMove<R>(read: () => R): R {
-    const result = this.moveThen.immediate(read) as R
-    this.log.commit()
-    return result
-  }
-
-  /** Runs `exec` in the next batch; after moving the log, unless it is an append. */
   private enqueue<R>(exec: () => R, append = false): Promise<R> {
     if (this.closed) return Promise.reject(new Error('sqlite store is closed'))
     if (this.stopped) return Promise.reject(this.stopped)
     return new Promise<R>((resolve, reject) => {
       let result: R
       this.batcher.push({
-        append,
         apply: () => {
-          if (!append) this.log.move()
+          if (!append) this.conversationList.write()
           result = exec()
         },
         commit: () => resolve(result),
@@ -361,7 +321,6 @@ export class SqliteMessageStore implements MessageStore {
     }
     try {
       this.applyAll.immediate(batch)
-      this.log.commit()
     } catch (error) {
       if (batch.length === 1) return batch[0]!.fail(error)
       // The whole batch rolled back: replay each write alone, so only the bad one fails.

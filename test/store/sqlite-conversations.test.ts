@@ -49,26 +49,24 @@ t.test('the table says what the messages say after appends, deletes by anyone, a
   for (let round = 0; round < 10; round++) {
     await Promise.all(Array.from({ length: 40 }, () => store.append(msg(users[random(5)]!, users[random(5)]!))))
   }
-  const check = async (label: string): Promise<void> => {
-    // Any read through the store moves the arrival log into the tables this reads directly.
-    await store.unreadCount('a', 'b')
+  const check = (label: string): void => {
     const { table, truth } = tableAndTruth(path)
     t.ok(table.length > 0, `${label}: conversations left`)
     t.same(table, truth, label)
   }
-  await check('after appends')
+  check('after appends')
 
   // Another writer deletes rows, the newest of some conversations among them.
   const other = new Database(path)
   other.exec(`DELETE FROM duet_messages WHERE mid % 3 = 0 OR mid IN (SELECT max(mid) FROM duet_messages GROUP BY sender, recipient LIMIT 4)`)
   other.close()
-  await check('after deletes by another writer')
+  check('after deletes by another writer')
 
   const last = await store.append(msg('a', 'b'))
   while (Date.now() <= last.message.ts) continue // what follows is stored a millisecond later
   await store.append(msg('c', 'd'))
   t.ok((await store.purgeBefore(last.message.ts + 1)) > 0)
-  await check('after a purge')
+  check('after a purge')
   t.same(
     (await store.conversations('a', null, 10)).map((c) => c.peer),
     [],

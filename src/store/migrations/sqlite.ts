@@ -104,20 +104,6 @@ const MIGRATIONS: readonly string[] = [
      DELETE FROM duet_webhook_events WHERE mid = OLD.mid;
    END;
    INSERT INTO duet_meta (key, value) VALUES ('webhook_tag', lower(hex(randomblob(8))));`,
-  // 7: the arrival log (sqlite-message-log.ts): appends write their rows here, keyed by the
-  // mid the store gives them, and the rows move into duet_messages a group of conversations
-  // (grp) at a time. No index but the rowid, so an append writes the table's last page.
-  `CREATE TABLE duet_message_log (
-     mid       INTEGER PRIMARY KEY,
-     sender    TEXT    NOT NULL,
-     recipient TEXT    NOT NULL,
-     msg       TEXT    NOT NULL,
-     ts        INTEGER NOT NULL,
-     read      INTEGER NOT NULL,
-     delivered INTEGER NOT NULL,
-     ref       TEXT,
-     grp       INTEGER NOT NULL
-   );`,
 ]
 
 /** Brings the schema up to `target` (the latest unless a test wants an older one). */
