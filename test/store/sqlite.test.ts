@@ -254,7 +254,8 @@ t.test('sqlite: a read in the same batch as appends finds their conversations', 
   const store = new SqliteMessageStore({ path: freshPath() })
   t.teardown(() => store.close())
   // One batch: appends to partners x never wrote to, then the reads of what x sent (the
-  // carbons' replay), which go through the conversation list.
+  // carbons' replay), which go through the conversation list. This store runs those reads in
+  // the write queue, after the writes submitted before them (PostgreSQL reads at once).
   const [sent, head, since] = await Promise.all([
     Promise.all(Array.from({ length: 20 }, (_, i) => store.append(msg('x', `p${i}`, `m${i}`)))),
     store.sentHeadMid('x'),
