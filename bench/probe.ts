@@ -3,9 +3,11 @@
 // SIGUSR2 at the window's start (reset) and at its end (the summary is written as JSON to
 // DUET_PROBE_FILE). Garbage collection: every pause, by kind (perf_hooks 'gc' entries).
 // Event-loop delay: monitorEventLoopDelay at 1 ms resolution. Both in the server's own process,
-// for duet and the baselines alike.
+// for duet and the baselines alike. With an SQLite store, the stages of its writes too
+// (probe-store.ts).
 import { writeFileSync } from 'node:fs'
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
+import { StoreProbe } from './probe-store.js'
 
 const file = process.env.DUET_PROBE_FILE
 const KINDS: Record<number, string> = {
@@ -19,6 +21,7 @@ if (file !== undefined) {
   let pauses: Array<{ kind: string; ms: number }> = []
   let started = performance.now()
   const delay = monitorEventLoopDelay({ resolution: 1 })
+  const store = new StoreProbe()
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? -1
@@ -34,6 +37,7 @@ if (file !== undefined) {
       started = performance.now()
       delay.reset()
       delay.enable()
+      store.start()
       return
     }
     open = false
@@ -60,6 +64,7 @@ if (file !== undefined) {
           byKind,
         },
         loopDelay: { p50Ms: ns(delay.percentile(50)), p99Ms: ns(delay.percentile(99)), maxMs: ns(delay.max), meanMs: ns(delay.mean) },
+        store: store.stop(),
       }),
     )
   })

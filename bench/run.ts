@@ -49,6 +49,7 @@ import { bool, list, num, opt, readRoundOptions, trafficConfig, type RoundOption
 import { agg, fmt, runsOf, table, type Agg, type RunOutcome } from './report.js'
 import { BENCH_WEBHOOK_SECRET, WebhookReceiver } from './webhook-receiver.js'
 import { measureFsyncFloor, type FsyncFloor } from './fsync-floor.js'
+import type { StageFigures, StoreSummary } from './probe-store.js'
 
 const LOAD_JS = join(ROOT, 'dist/bench/load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
@@ -203,6 +204,8 @@ interface ProbeSummary {
   windowMs: number
   gc: { count: number; totalMs: number; p99Ms: number; maxMs: number; byKind: Record<string, { count: number; totalMs: number; maxMs: number }> }
   loopDelay: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number }
+  /** The SQLite store's writes, by stage (probe-store.ts); absent for other stores. */
+  store?: StoreSummary
 }
 
 const PROBE_JS = join(ROOT, 'dist/bench/probe.js')
@@ -352,7 +355,18 @@ function probeLine(p: ProbeSummary): string {
     .map(([kind, k]) => `${kind} ${k.count}× ${k.totalMs.toFixed(0)} ms (max ${k.maxMs.toFixed(1)})`)
     .join(', ')
   const share = ((p.gc.totalMs / p.windowMs) * 100).toFixed(1)
-  return `GC ${p.gc.totalMs.toFixed(0)} ms = ${share} % of the window, p99 ${p.gc.p99Ms} ms, max ${p.gc.maxMs} ms [${kinds}]; loop delay p50 ${p.loopDelay.p50Ms} ms, p99 ${p.loopDelay.p99Ms} ms, max ${p.loopDelay.maxMs} ms`
+  const line = `GC ${p.gc.totalMs.toFixed(0)} ms = ${share} % of the window, p99 ${p.gc.p99Ms} ms, max ${p.gc.maxMs} ms [${kinds}]; loop delay p50 ${p.loopDelay.p50Ms} ms, p99 ${p.loopDelay.p99Ms} ms, max ${p.loopDelay.maxMs} ms`
+  return p.store === undefined ? line : `${line}\n      ${storeLine(p.store)}`
+}
+
+/** The SQLite store's stages in a line: p50/p99 of each, and what the slowest 1 % of writes waited for. */
+function storeLine(s: StoreSummary): string {
+  const stage = (name: string, f: StageFigures): string => `${name} ${f.p50Ms}/${f.p99Ms}`
+  const slow = s.slowest
+  return (
+    `store (p50/p99 ms): ${[stage('queue', s.queue), stage('commit', s.commit), stage('sync', s.sync), stage('total', s.total)].join(', ')}; ` +
+    `batch ${s.batchSize.p50Ms}/${s.batchSize.p99Ms} writes; slowest 1 %: queue ${slow.queueMs} + commit ${slow.commitMs} + sync ${slow.syncMs} ms (batch ${slow.batchSize})`
+  )
 }
 
 // ---------------------------------------------------------------------------------------------

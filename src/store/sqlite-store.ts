@@ -15,6 +15,7 @@ import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
 import { repairConversations, SqliteConversations } from './sqlite-conversations.js'
 import { firstOfBoth, prepareStatements, PURGE_CHUNK, toMessage, type SqliteStatements } from './sqlite-statements.js'
+import { sqliteBatchChannel, type SqliteBatchTiming } from './sqlite-batch-channel.js'
 import { SqliteOutbox } from './sqlite-outbox.js'
 import { beginRun, endRun, UNCLEAN_STOP_WINDOW_MS } from './sqlite-run-state.js'
 import { WalSync } from './wal-sync.js'
@@ -37,6 +38,8 @@ interface PendingWrite extends QueuedWrite {
   apply(): void
   /** Called once the batch has committed. */
   commit(): void
+  /** performance.now() at submission, while sqliteBatchChannel has subscribers; else 0. */
+  queuedAt: number
 }
 
 export class SqliteMessageStore implements MessageStore {
@@ -297,6 +300,7 @@ export class SqliteMessageStore implements MessageStore {
     return new Promise<R>((resolve, reject) => {
       let result: R
       this.batcher.push({
+        queuedAt: sqliteBatchChannel.hasSubscribers ? performance.now() : 0,
         apply: () => {
           if (!append) this.conversationList.write()
           result = exec()
@@ -319,6 +323,7 @@ export class SqliteMessageStore implements MessageStore {
       for (const write of batch) write.fail(this.stopped)
       return
     }
+    const startedAt = sqliteBatchChannel.hasSubscribers ? performance.now() : 0
     try {
       this.applyAll.immediate(batch)
     } catch (error) {
@@ -334,8 +339,10 @@ export class SqliteMessageStore implements MessageStore {
       for (const write of batch) write.commit()
       return
     }
+    const committedAt = startedAt > 0 ? performance.now() : 0
     return new Promise((resolve) =>
       walSync.afterCommit((error) => {
+        if (committedAt > 0) publishTiming(batch, startedAt, committedAt)
         // The rows are committed but may not survive a power cut, so they are not acknowledged.
         // After a failed fdatasync the kernel may have dropped the pages it could not write, and
         // a later fdatasync can succeed over the hole: the store stops (fails every write, ping
@@ -353,4 +360,10 @@ export class SqliteMessageStore implements MessageStore {
       }),
     )
   }
+}
+
+function publishTiming(batch: readonly PendingWrite[], startedAt: number, committedAt: number): void {
+  const queuedMs = batch.filter((write) => write.queuedAt > 0).map((write) => startedAt - write.queuedAt)
+  const timing: SqliteBatchTiming = { queuedMs, commitMs: committedAt - startedAt, syncMs: performance.now() - committedAt }
+  sqliteBatchChannel.publish(timing)
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { mkdirSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -7,6 +8,7 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import type { NewMessage } from '../../src/store/message-store.js'
 import { migrateSqlite } from '../../src/store/migrations/sqlite.js'
+import { SQLITE_BATCH_CHANNEL, type SqliteBatchTiming } from '../../src/store/sqlite-batch-channel.js'
 import { SqliteMessageStore } from '../../src/store/sqlite-store.js'
 import type { WalSync } from '../../src/store/wal-sync.js'
 import { storeContract } from './contract.js'
@@ -316,4 +318,26 @@ t.test('sqlite: a clock set back before the crash does not widen what is pushed 
   const store = new SqliteMessageStore({ path })
   t.teardown(() => store.close())
   t.same((await store.undelivered('b', 10)).map((m) => m.msg), ['after it', 'newest'])
+})
+
+t.test('sqlite: while someone subscribes, each batch says where its writes spent their time', async (t) => {
+  const store = new SqliteMessageStore({ path: freshPath() })
+  t.teardown(() => store.close())
+  await store.append(msg('a', 'b', 'before anyone listens'))
+  const seen: SqliteBatchTiming[] = []
+  const listener = (message: unknown): void => void seen.push(message as SqliteBatchTiming)
+  subscribe(SQLITE_BATCH_CHANNEL, listener)
+  // The first write opens a batch; the three behind it wait for its fdatasync and share the next.
+  await Promise.all([store.append(msg('a', 'b', 'first')), ...[1, 2, 3].map((i) => store.append(msg('a', 'b', `m${i}`))), store.markRead('b', 'a')])
+  unsubscribe(SQLITE_BATCH_CHANNEL, listener)
+  await store.append(msg('a', 'b', 'after'))
+  t.same(
+    seen.map((batch) => batch.queuedMs.length).reduce((a, b) => a + b, 0),
+    5,
+    'every write of the window is in a batch, once; none from before or after',
+  )
+  for (const batch of seen) {
+    t.ok(batch.commitMs >= 0 && batch.syncMs >= 0, 'commit and sync are durations')
+    t.ok(batch.queuedMs.every((ms) => ms >= 0), 'so are the waits')
+  }
 })
