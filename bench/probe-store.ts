@@ -6,51 +6,48 @@
 import { subscribe } from 'node:diagnostics_channel'
 import { SQLITE_BATCH_CHANNEL, type SqliteBatchTiming } from '../src/store/sqlite-batch-channel.js'
 
-export interface StageFigures {
-  p50Ms: number
-  p90Ms: number
-  p99Ms: number
-  maxMs: number
+/** Percentiles of one figure over the window's writes (milliseconds, or writes for a batch's size). */
+export interface Spread {
+  p50: number
+  p90: number
+  p99: number
+  max: number
 }
 
 export interface StoreSummary {
   batches: number
   writes: number
-  queue: StageFigures
-  commit: StageFigures
-  sync: StageFigures
-  total: StageFigures
-  batchSize: StageFigures
-  /** The slowest 1 % of writes by store time: the mean of each stage. */
+  queueMs: Spread
+  commitMs: Spread
+  syncMs: Spread
+  totalMs: Spread
+  batchSize: Spread
+  /** The slowest 1 % of writes by time in the store: the mean of each stage, and of their batches' size. */
   slowest: { queueMs: number; commitMs: number; syncMs: number; batchSize: number }
 }
 
-interface WriteTiming {
-  queue: number
-  commit: number
-  sync: number
-  total: number
-  batchSize: number
-}
+// A write's figures, side by side in one typed array (the probe runs inside the measured server:
+// a hundred thousand objects kept for the window would grow its old generation).
+const QUEUE = 0
+const COMMIT = 1
+const SYNC = 2
+const SIZE = 3
+const FIELDS = 4
 
 export class StoreProbe {
-  private writes: WriteTiming[] = []
+  private figures = new Float64Array(FIELDS * 65_536)
+  private writes = 0
   private batches = 0
   private open = false
 
   constructor() {
     subscribe(SQLITE_BATCH_CHANNEL, (message) => {
-      if (!this.open) return
-      const { queuedMs, commitMs, syncMs } = message as SqliteBatchTiming
-      this.batches++
-      for (const queue of queuedMs) {
-        this.writes.push({ queue, commit: commitMs, sync: syncMs, total: queue + commitMs + syncMs, batchSize: queuedMs.length })
-      }
+      if (this.open) this.record(message as SqliteBatchTiming)
     })
   }
 
   start(): void {
-    this.writes = []
+    this.writes = 0
     this.batches = 0
     this.open = true
   }
@@ -58,28 +55,48 @@ export class StoreProbe {
   /** The window's figures, or undefined when the server has no SQLite store. */
   stop(): StoreSummary | undefined {
     this.open = false
-    const writes = this.writes
-    if (writes.length === 0) return undefined
-    const byTotal = [...writes].sort((a, b) => a.total - b.total)
-    const slowest = byTotal.slice(Math.floor(writes.length * 0.99))
-    const mean = (key: keyof WriteTiming): number => round(slowest.reduce((sum, w) => sum + w[key], 0) / slowest.length)
+    if (this.writes === 0) return undefined
+    const field = (f: number): number[] => Array.from({ length: this.writes }, (_, i) => this.figures[i * FIELDS + f]!)
+    const [queue, commit, sync, size] = [QUEUE, COMMIT, SYNC, SIZE].map(field) as [number[], number[], number[], number[]]
+    const total = queue.map((q, i) => q + commit[i]! + sync[i]!)
+    const slowest = total
+      .map((ms, i) => ({ ms, i }))
+      .sort((a, b) => a.ms - b.ms)
+      .slice(Math.floor(this.writes * 0.99))
+    const mean = (of: number[]): number => round(slowest.reduce((sum, { i }) => sum + of[i]!, 0) / slowest.length)
     return {
       batches: this.batches,
-      writes: writes.length,
-      queue: figures(writes, 'queue'),
-      commit: figures(writes, 'commit'),
-      sync: figures(writes, 'sync'),
-      total: figures(writes, 'total'),
-      batchSize: figures(writes, 'batchSize'),
-      slowest: { queueMs: mean('queue'), commitMs: mean('commit'), syncMs: mean('sync'), batchSize: mean('batchSize') },
+      writes: this.writes,
+      queueMs: spread(queue),
+      commitMs: spread(commit),
+      syncMs: spread(sync),
+      totalMs: spread(total),
+      batchSize: spread(size),
+      slowest: { queueMs: mean(queue), commitMs: mean(commit), syncMs: mean(sync), batchSize: mean(size) },
+    }
+  }
+
+  private record({ queuedMs, commitMs, syncMs }: SqliteBatchTiming): void {
+    this.batches++
+    if ((this.writes + queuedMs.length) * FIELDS > this.figures.length) {
+      const grown = new Float64Array(Math.max(this.figures.length * 2, (this.writes + queuedMs.length) * FIELDS))
+      grown.set(this.figures)
+      this.figures = grown
+    }
+    for (const queue of queuedMs) {
+      const at = this.writes++ * FIELDS
+      this.figures[at + QUEUE] = queue
+      this.figures[at + COMMIT] = commitMs
+      this.figures[at + SYNC] = syncMs
+      this.figures[at + SIZE] = queuedMs.length
     }
   }
 }
 
-const round = (ms: number): number => +ms.toFixed(2)
+const round = (value: number): number => +value.toFixed(2)
 
-function figures(writes: readonly WriteTiming[], key: keyof WriteTiming): StageFigures {
-  const sorted = writes.map((w) => w[key]).sort((a, b) => a - b)
+function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b)
   const at = (p: number): number => round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!)
-  return { p50Ms: at(0.5), p90Ms: at(0.9), p99Ms: at(0.99), maxMs: round(sorted[sorted.length - 1]!) }
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(sorted[sorted.length - 1]!) }
 }

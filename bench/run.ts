@@ -49,7 +49,7 @@ import { bool, list, num, opt, readRoundOptions, trafficConfig, type RoundOption
 import { agg, fmt, runsOf, table, type Agg, type RunOutcome } from './report.js'
 import { BENCH_WEBHOOK_SECRET, WebhookReceiver } from './webhook-receiver.js'
 import { measureFsyncFloor, type FsyncFloor } from './fsync-floor.js'
-import type { StageFigures, StoreSummary } from './probe-store.js'
+import type { Spread, StoreSummary } from './probe-store.js'
 
 const LOAD_JS = join(ROOT, 'dist/bench/load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
@@ -361,11 +361,11 @@ function probeLine(p: ProbeSummary): string {
 
 /** The SQLite store's stages in a line: p50/p99 of each, and what the slowest 1 % of writes waited for. */
 function storeLine(s: StoreSummary): string {
-  const stage = (name: string, f: StageFigures): string => `${name} ${f.p50Ms}/${f.p99Ms}`
+  const stage = (name: string, f: Spread): string => `${name} ${f.p50}/${f.p99}`
   const slow = s.slowest
   return (
-    `store (p50/p99 ms): ${[stage('queue', s.queue), stage('commit', s.commit), stage('sync', s.sync), stage('total', s.total)].join(', ')}; ` +
-    `batch ${s.batchSize.p50Ms}/${s.batchSize.p99Ms} writes; slowest 1 %: queue ${slow.queueMs} + commit ${slow.commitMs} + sync ${slow.syncMs} ms (batch ${slow.batchSize})`
+    `store (p50/p99 ms): ${[stage('queue', s.queueMs), stage('commit', s.commitMs), stage('sync', s.syncMs), stage('total', s.totalMs)].join(', ')}; ` +
+    `batch ${s.batchSize.p50}/${s.batchSize.p99} writes; slowest 1 %: queue ${slow.queueMs} + commit ${slow.commitMs} + sync ${slow.syncMs} ms (batch ${slow.batchSize})`
   )
 }
 
