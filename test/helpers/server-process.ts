@@ -1,5 +1,5 @@
 // Runs the built server (dist/server.js) as a child process, for tests that kill it.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
@@ -26,17 +26,17 @@ interface Teardown {
 }
 
 export interface ServerProcessOptions {
-  /** The process's open-file limit (`ulimit -n`), for tests that exhaust it. */
+  /**
+   * The process's open-file limit (`ulimit -n`) once it listens, for tests that exhaust it.
+   * Set after the start: under tap, the child loads its modules through loader hooks that
+   * open many files at once, and a start under 128 descriptors failed with EMFILE now and then.
+   */
   openFiles?: number
 }
 
 /** Starts the server on a free port and resolves once it listens. */
 export async function startServer(t: Teardown, env: Record<string, string>, options: ServerProcessOptions = {}): Promise<ServerProcess> {
-  const [command, args] =
-    options.openFiles === undefined
-      ? [process.execPath, [SERVER]]
-      : ['/bin/sh', ['-c', `ulimit -n ${options.openFiles} && exec "$0" "$1"`, process.execPath, SERVER]]
-  const child = spawn(command, args, {
+  const child = spawn(process.execPath, [SERVER], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -66,5 +66,6 @@ export async function startServer(t: Teardown, env: Record<string, string>, opti
       if (match) resolve(match[1]!)
     })
   })
+  if (options.openFiles !== undefined) execFileSync('prlimit', ['--pid', String(child.pid), `--nofile=${options.openFiles}:${options.openFiles}`])
   return { child, url, wsUrl: `${url.replace('http', 'ws')}/ws`, exited, logs }
 }
