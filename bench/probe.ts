@@ -2,11 +2,14 @@
 // event loop during the measured window, to attribute the latency tail. The driver sends
 // SIGUSR2 at the window's start (reset) and at its end (the summary is written as JSON to
 // DUET_PROBE_FILE). Garbage collection: every pause, by kind (perf_hooks 'gc' entries).
-// Event-loop delay: monitorEventLoopDelay at 1 ms resolution. Both in the server's own process,
-// for duet and the baselines alike. With an SQLite store, the stages of its writes too
-// (probe-store.ts).
+// Event-loop delay: monitorEventLoopDelay at 1 ms resolution. What the scavenges promote: the
+// old space's growth from one GC report to the next, over the reports that hold only
+// scavenges (a scavenge costs about what it copies; the growth also counts what is allocated
+// old directly, so it is an upper bound). All in the server's own process, for duet and the
+// baselines alike. With an SQLite store, the stages of its writes too (probe-store.ts).
 import { writeFileSync } from 'node:fs'
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { StoreProbe } from './probe-store.js'
 
 const file = process.env.DUET_PROBE_FILE
@@ -17,16 +20,30 @@ const KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
 }
 
+const oldSpaceUsed = (): number => getHeapSpaceStatistics().find((space) => space.space_name === 'old_space')?.space_used_size ?? 0
+
 if (file !== undefined) {
   let pauses: Array<{ kind: string; ms: number }> = []
+  let oldBefore = oldSpaceUsed()
+  let promoted = { bytes: 0, scavenges: 0 }
   let started = performance.now()
   const delay = monitorEventLoopDelay({ resolution: 1 })
   const store = new StoreProbe()
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
+    const entries = list.getEntries()
+    let scavengesOnly = true
+    for (const entry of entries) {
       const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? -1
       pauses.push({ kind: KINDS[kind] ?? String(kind), ms: entry.duration })
+      if (kind !== constants.NODE_PERFORMANCE_GC_MINOR) scavengesOnly = false
     }
+    // A mark-compact frees old space: its report says nothing of what was promoted.
+    const oldNow = oldSpaceUsed()
+    if (scavengesOnly) {
+      promoted.bytes += oldNow - oldBefore
+      promoted.scavenges += entries.length
+    }
+    oldBefore = oldNow
   }).observe({ entryTypes: ['gc'] })
 
   let open = false
@@ -34,6 +51,8 @@ if (file !== undefined) {
     if (!open) {
       open = true
       pauses = []
+      promoted = { bytes: 0, scavenges: 0 }
+      oldBefore = oldSpaceUsed()
       started = performance.now()
       delay.reset()
       delay.enable()
@@ -62,6 +81,7 @@ if (file !== undefined) {
           p99Ms: +(sorted[Math.floor(sorted.length * 0.99)] ?? 0).toFixed(3),
           maxMs: +(sorted[sorted.length - 1] ?? 0).toFixed(3),
           byKind,
+          promotedKBPerScavenge: promoted.scavenges === 0 ? 0 : Math.round(promoted.bytes / promoted.scavenges / 1024),
         },
         loopDelay: { p50Ms: ns(delay.percentile(50)), p99Ms: ns(delay.percentile(99)), maxMs: ns(delay.max), meanMs: ns(delay.mean) },
         store: store.stop(),

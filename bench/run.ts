@@ -16,8 +16,8 @@
 //   OFFLINE (0: share of the pairs whose recipient never connects, e.g. 0.5)
 //   COMPARE (a path: another checkout, built; adds its duet targets as `<name>@compare`, so a
 //   change is measured against the code before it in the same interleaved run)
-//   PROBE (0; 1: every server records its GC pauses and event-loop delay in the measured
-//   window, bench/probe.ts, printed per run and kept in the JSON)
+//   PROBE (0; 1: every server records its GC pauses, what its scavenges promoted and its
+//   event-loop delay in the measured window, bench/probe.ts, printed per run and kept in the JSON)
 // Targets named only on request: duet-memory+webhook, duet-sqlite+webhook (WEBHOOK_URL set to a
 // receiver in this process that answers 204; compare them with OFFLINE=0.5 against the same
 // target without webhooks: `--targets=duet-sqlite,duet-sqlite+webhook --offline=0.5`).
@@ -202,7 +202,15 @@ interface RunRecord extends RunOutcome<Scenario> {
 
 interface ProbeSummary {
   windowMs: number
-  gc: { count: number; totalMs: number; p99Ms: number; maxMs: number; byKind: Record<string, { count: number; totalMs: number; maxMs: number }> }
+  gc: {
+    count: number
+    totalMs: number
+    p99Ms: number
+    maxMs: number
+    byKind: Record<string, { count: number; totalMs: number; maxMs: number }>
+    /** The old space's growth per scavenge: about what each promoted. */
+    promotedKBPerScavenge: number
+  }
   loopDelay: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number }
   /** The SQLite store's writes, by stage (probe-store.ts); absent for other stores. */
   store?: StoreSummary
@@ -355,7 +363,7 @@ function probeLine(p: ProbeSummary): string {
     .map(([kind, k]) => `${kind} ${k.count}× ${k.totalMs.toFixed(0)} ms (max ${k.maxMs.toFixed(1)})`)
     .join(', ')
   const share = ((p.gc.totalMs / p.windowMs) * 100).toFixed(1)
-  const line = `GC ${p.gc.totalMs.toFixed(0)} ms = ${share} % of the window, p99 ${p.gc.p99Ms} ms, max ${p.gc.maxMs} ms [${kinds}]; loop delay p50 ${p.loopDelay.p50Ms} ms, p99 ${p.loopDelay.p99Ms} ms, max ${p.loopDelay.maxMs} ms`
+  const line = `GC ${p.gc.totalMs.toFixed(0)} ms = ${share} % of the window, p99 ${p.gc.p99Ms} ms, max ${p.gc.maxMs} ms [${kinds}; ~${p.gc.promotedKBPerScavenge} KB promoted a scavenge]; loop delay p50 ${p.loopDelay.p50Ms} ms, p99 ${p.loopDelay.p99Ms} ms, max ${p.loopDelay.maxMs} ms`
   return p.store === undefined ? line : `${line}\n      ${storeLine(p.store)}`
 }
 
