@@ -54,7 +54,7 @@ export class SqliteConversations {
   // A new Map per batch, never clear(): V8 allocates the empty table that clear() leaves in the
   // generation of the old one, and the cleared table keeps its entries and a link to it. Once
   // this long-lived Map's table was old, every batch's table was born old, and the chain of
-  // dead tables kept each batch's keys alive through the scavenges: 550–600 KB promoted per
+  // dead tables kept each batch's keys alive through the scavenges: 540–600 KB promoted per
   // scavenge at 2 000 msg/s, scavenges of 3.6–4.6 ms instead of 1.2–1.7 (bench/README.md).
   /** owner NUL peer -> [owner, peer, mid]: the conversations the batch being applied wrote to. */
   private touched = new Map<string, [string, string, number]>()
