@@ -5,8 +5,9 @@
 // Event-loop delay: monitorEventLoopDelay at 1 ms resolution. What the scavenges promote: the
 // old space's growth from one GC report to the next, over the reports that hold only
 // scavenges (a scavenge costs about what it copies). An estimate: the growth also counts what
-// is allocated old directly, and the sweeping after a mark-compact takes from it. All in the server's own process, for duet and the
-// baselines alike. With an SQLite store, the stages of its writes too (probe-store.ts).
+// is allocated old directly, and the sweeping after a mark-compact takes from it. All in the
+// server's own process, for duet and the baselines alike. With an SQLite store, the stages of
+// its writes too (probe-store.ts).
 import { writeFileSync } from 'node:fs'
 import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { getHeapSpaceStatistics } from 'node:v8'
