@@ -30,6 +30,11 @@ t.test('SIGKILL right after the ack loses nothing', async (t) => {
     messages: unknown[]
   }
   t.equal(history.messages.length, 30, 'history has every acked message')
+  // The conversation list is written about once a second: what the killed run had not written
+  // is caught up when the store opens.
+  const list = (await (await fetch(`${second.url}/users/bob/conversations`)).json()) as { conversations: unknown[] }
+  t.match(list.conversations, [{ peer: 'alice', lastMessage: { mid: acked[acked.length - 1]!.mid, msg: 'm29' } }])
+  t.equal(list.conversations.length, 1)
   await bob.close()
 })
 

@@ -1,13 +1,16 @@
 // SQLite's conversation list (migration 5): a row per (owner, peer) holding the mid of the
 // conversation's newest message, indexed by (owner, last_mid), so a page of a user's list is
 // one index range of `limit` rows however many partners the user has.
-// Appends write it once per write batch, one statement for every conversation the batch
-// touched. SQLite's triggers run once per row: one that upserted both sides of each message
-// cost the store 5–7 µs of CPU per message, against 0–5 µs this way (bench/README.md), and
-// a batch of a running chat writes each of its conversations once. Deletes keep it through a
-// trigger, whoever deletes. Each batch also records the newest mid the table covers
-// (duet_meta `conversations`): a message above it was inserted by an older duet, which does
-// not write the table, and the store rebuilds it when it opens (repairConversations).
+// Appends note their conversations here, and the store writes them to the table once a second
+// (or once CATCH_UP_ENTRIES are noted), in the batch transaction due then, and at once before
+// anything reads the table. Written with every batch, the table, its index and the newest mid
+// it covers were three of the ten WAL pages a commit of two messages wrote: at 2 000 msg/s,
+// 13 % of the server's CPU and a sixth of the p99 (bench/README.md). SQLite's triggers run once
+// per row: one that upserted both sides of each message cost 5–7 µs of CPU per message. Deletes
+// keep the table through a trigger, whoever deletes. The table records the newest mid it covers
+// (duet_meta `conversations`): the messages above it after a crash (noted, never written), or
+// inserted by an older duet that does not write the table, are added when the store opens
+// (catchUpConversations). That mark assumes one process writes the file, as sqlite-run-state does.
 import type Database from 'better-sqlite3'
 import { PREVIEW_LENGTH } from '../protocol/preview.js'
 import { peerMarkColumns } from './sqlite-statements.js'
@@ -50,69 +53,135 @@ export const CONVERSATIONS_FROM_MESSAGES = `SELECT owner, peer, max(mid) AS last
     SELECT sender, recipient, mid FROM ${T} WHERE sender <> recipient
   ) GROUP BY owner, peer`
 
+/** Noted conversations that make the next batch write the table, whatever the time. */
+const CATCH_UP_ENTRIES = 256
+
+type Entry = [owner: string, peer: string, mid: number]
+
 export class SqliteConversations {
-  // A new Map per batch, never clear(): V8 allocates the empty table that clear() leaves in the
-  // generation of the old one, and the cleared table keeps its entries and a link to it. Once
-  // this long-lived Map's table was old, every batch's table was born old, and the chain of
-  // dead tables kept each batch's keys alive through the scavenges: 540–600 KB promoted per
-  // scavenge at 2 000 msg/s, scavenges of 3.6–4.6 ms instead of 1.2–1.7 (bench/README.md).
-  /** owner NUL peer -> [owner, peer, mid]: the conversations the batch being applied wrote to. */
-  private touched = new Map<string, [string, string, number]>()
-  private newest = 0
+  // New Maps, never clear(): V8 allocates the empty table that clear() leaves in the generation
+  // of the old one, and the cleared table keeps its entries and a link to it. Once a long-lived
+  // Map's table was old, every later table was born old, and the chain of dead tables kept each
+  // batch's keys alive through the scavenges: 540–600 KB promoted per scavenge at 2 000 msg/s,
+  // scavenges of 3.6–4.6 ms instead of 1.2–1.7 (bench/README.md).
+  /** owner NUL peer -> entry: committed appends whose conversation the table does not show yet. */
+  private pending = new Map<string, Entry>()
+  /** The same, noted by the open batch transaction since it last wrote the table. */
+  private unwritten = new Map<string, Entry>()
+  /** The open batch transaction has written `pending`. */
+  private wroteInBatch = false
+  private writtenAt = Date.now()
   private readonly upsert: Database.Statement<[string]>
   private readonly cover: Database.Statement<[string]>
   private readonly page: Database.Statement<{ uid: string; before: bigint; limit: number }, ConversationRow>
+  private readonly writeAlone: Database.Transaction<() => void>
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    /** How long appends' conversations may wait to be written; the list's readers never wait for it. */
+    private readonly writeEveryMs: number,
+  ) {
+    // Only messages that are still there: another connection may have deleted one since it was
+    // noted (its trigger has already set the conversation right). max(): never back to an older mid.
     this.upsert = db.prepare(
-      `INSERT INTO ${C} (owner, peer, last_mid) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
-       ON CONFLICT (owner, peer) DO UPDATE SET last_mid = excluded.last_mid`,
+      `INSERT INTO ${C} (owner, peer, last_mid)
+       SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE EXISTS (SELECT 1 FROM ${T} WHERE mid = value ->> 2)
+       ON CONFLICT (owner, peer) DO UPDATE SET last_mid = max(last_mid, excluded.last_mid)`,
     )
     this.cover = db.prepare(`UPDATE duet_meta SET value = ? WHERE key = '${COVERED}'`)
     this.page = db.prepare(CONVERSATION_PAGE)
+    this.writeAlone = db.transaction(() => this.write())
   }
 
   /** A message was inserted by the batch being applied: both sides' conversations are now at `mid`. */
   appended(from: string, to: string, mid: number): void {
-    this.touched.set(`${from}\u0000${to}`, [from, to, mid])
-    if (from !== to) this.touched.set(`${to}\u0000${from}`, [to, from, mid])
-    this.newest = mid
+    this.unwritten.set(`${from}\u0000${to}`, [from, to, mid])
+    if (from !== to) this.unwritten.set(`${to}\u0000${from}`, [to, from, mid])
   }
 
-  /** Writes what `appended` noted: before any other write of the batch reads it, and last in the batch transaction. */
+  /**
+   * Writes every noted conversation to the table, inside a transaction: a batch's, before any
+   * of its writes reads the table, or `flush`'s. What it wrote counts once that transaction has
+   * committed (`committed`).
+   */
   write(): void {
-    if (this.touched.size === 0) return
-    this.upsert.run(JSON.stringify([...this.touched.values()]))
-    this.cover.run(String(this.newest))
-    this.touched = new Map()
+    const entries = this.wroteInBatch ? [...this.unwritten.values()] : this.pendingAndUnwritten()
+    if (entries.length === 0) return
+    let newest = 0
+    for (const entry of entries) newest = Math.max(newest, entry[2])
+    this.upsert.run(JSON.stringify(entries))
+    // Every committed message is at most the newest noted one, and now in the table.
+    this.cover.run(String(newest))
+    this.wroteInBatch = true
+    this.unwritten = new Map()
   }
 
-  /** Forgets what a batch that rolled back had noted. */
+  /** At the end of a batch transaction: writes the table when it has waited long enough, or holds enough. */
+  writeIfDue(): void {
+    const noted = (this.wroteInBatch ? 0 : this.pending.size) + this.unwritten.size
+    if (noted > 0 && (noted >= CATCH_UP_ENTRIES || Date.now() - this.writtenAt >= this.writeEveryMs)) this.write()
+  }
+
+  /** The batch transaction committed: what it noted and did not write waits for the next write. */
+  committed(): void {
+    if (this.wroteInBatch) {
+      this.pending = this.unwritten
+      this.writtenAt = Date.now()
+    } else {
+      for (const [key, entry] of this.unwritten) this.pending.set(key, entry)
+    }
+    this.discard()
+  }
+
+  /** At the start of a batch transaction: forgets what one that rolled back had noted or written. */
   discard(): void {
-    if (this.touched.size > 0) this.touched = new Map()
+    if (this.unwritten.size > 0) this.unwritten = new Map()
+    this.wroteInBatch = false
   }
 
-  /** The conversations of `uid` whose newest mid is below `before`, newest first. */
+  /** Writes what is pending in a transaction of its own: before a read or a delete outside the batches. */
+  flush(): void {
+    if (this.pending.size === 0) return
+    this.discard()
+    this.writeAlone.immediate()
+    this.committed()
+  }
+
+  /** The conversations of `uid` whose newest mid is below `before`, newest first, as the table has them (`flush` first). */
   list(uid: string, before: bigint, limit: number): ConversationRow[] {
     return this.page.all({ uid, before, limit })
+  }
+
+  private pendingAndUnwritten(): Entry[] {
+    const entries: Entry[] = []
+    for (const [key, entry] of this.pending) if (!this.unwritten.has(key)) entries.push(entry)
+    for (const entry of this.unwritten.values()) entries.push(entry)
+    return entries
   }
 }
 
 /**
- * Rebuilds the table when a message above the mid it covers exists: an older duet inserted
- * it without writing its conversation (mids are never reused). Returns whether it did. One
- * lookup along the primary key when there is nothing to do.
+ * Adds the messages above the mid the table covers: noted by a run that stopped before it
+ * wrote them, or inserted by an older duet, which does not write the table (mids are never
+ * reused, and every delete has kept the table through its trigger). Returns how many there
+ * were: one lookup along the primary key when there are none.
  */
-export function repairConversations(db: Database.Database): boolean {
+export function catchUpConversations(db: Database.Database): number {
   return db
     .transaction(() => {
-      const covered = db.prepare<[], string>(`SELECT value FROM duet_meta WHERE key = '${COVERED}'`).pluck().get() ?? '0'
-      const above = db.prepare<[string], number>(`SELECT 1 FROM ${T} WHERE mid > CAST(? AS INTEGER) LIMIT 1`).pluck().get(covered)
-      if (above === undefined) return false
-      db.exec(`DELETE FROM ${C}`)
-      db.exec(`INSERT INTO ${C} (owner, peer, last_mid) ${CONVERSATIONS_FROM_MESSAGES}`)
+      const covered = BigInt(db.prepare<[], string>(`SELECT value FROM duet_meta WHERE key = '${COVERED}'`).pluck().get() ?? '0')
+      const above = db.prepare<[bigint], number>(`SELECT count(*) FROM ${T} WHERE mid > ?`).pluck().get(covered) ?? 0
+      if (above === 0) return 0
+      db.prepare(
+        `INSERT INTO ${C} (owner, peer, last_mid) SELECT owner, peer, max(mid) FROM (
+           SELECT recipient AS owner, sender AS peer, mid FROM ${T} WHERE mid > @covered
+           UNION ALL
+           SELECT sender, recipient, mid FROM ${T} WHERE mid > @covered AND sender <> recipient
+         ) GROUP BY owner, peer
+         ON CONFLICT (owner, peer) DO UPDATE SET last_mid = max(last_mid, excluded.last_mid)`,
+      ).run({ covered })
       db.prepare(`UPDATE duet_meta SET value = (SELECT max(mid) FROM ${T}) WHERE key = '${COVERED}'`).run()
-      return true
+      return above
     })
     .immediate()
 }

@@ -13,7 +13,7 @@ import { ERASE_CHUNK, type AppendResult, type ConversationSummary, type MessageS
 import { MAX_MID, midBound } from './mid.js'
 import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
-import { repairConversations, SqliteConversations } from './sqlite-conversations.js'
+import { catchUpConversations, SqliteConversations } from './sqlite-conversations.js'
 import { firstOfBoth, prepareStatements, PURGE_CHUNK, toMessage, type SqliteStatements } from './sqlite-statements.js'
 import { sqliteBatchChannel, type SqliteBatchTiming } from './sqlite-batch-channel.js'
 import { SqliteOutbox } from './sqlite-outbox.js'
@@ -31,6 +31,8 @@ export interface SqliteStoreOptions {
   logger?: Logger
   /** Most writes per transaction; default 512. */
   maxBatch?: number
+  /** How long appends' conversations may wait before the batch due then writes them to the conversation table; default 1000. */
+  conversationWriteMs?: number
 }
 
 interface PendingWrite extends QueuedWrite {
@@ -75,13 +77,13 @@ export class SqliteMessageStore implements MessageStore {
     // that needs one opens and deletes a temporary file, about half a millisecond.
     this.db.pragma('temp_store = MEMORY')
     let requeued: number
-    let repaired: boolean
+    let caughtUp: number
     try {
       migrateSqlite(this.db)
       // The migration's transaction has created the WAL file.
       this.walSync = options.path === ':memory:' ? undefined : new WalSync(options.path)
       requeued = beginRun(this.db)
-      repaired = repairConversations(this.db)
+      caughtUp = catchUpConversations(this.db)
     } catch (error) {
       this.walSync?.close()
       this.db.close()
@@ -93,15 +95,20 @@ export class SqliteMessageStore implements MessageStore {
         'the last run did not stop cleanly: its last pushes go out again at their recipients\' next bind',
       )
     }
-    if (repaired) this.logger?.warn('an older version of duet wrote to this file: the conversation list was rebuilt')
+    if (caughtUp > 0) {
+      this.logger?.warn(
+        { messages: caughtUp },
+        'the conversation list was behind the messages (the last run did not stop cleanly, or an older duet wrote to this file): brought up to date',
+      )
+    }
     this.sql = prepareStatements(this.db)
-    this.conversationList = new SqliteConversations(this.db)
+    this.conversationList = new SqliteConversations(this.db, options.conversationWriteMs ?? 1000)
     this.outbox = new SqliteOutbox(this.db)
     this.applyAll = this.db.transaction((batch: PendingWrite[]) => {
       this.conversationList.discard() // whatever a batch that rolled back had noted
       this.outbox.discard()
       for (const write of batch) write.apply()
-      this.conversationList.write()
+      this.conversationList.writeIfDue()
     })
     this.batcher = new WriteBatcher((batch) => this.commitBatch(batch), options.maxBatch ?? 512)
   }
@@ -121,7 +128,7 @@ export class SqliteMessageStore implements MessageStore {
       const existing = this.sql.byRef.get(input.from, input.to, ref ?? '')
       if (!existing) throw new Error('append conflicted on (sender, recipient, ref) but no row was found')
       return { message: toMessage(existing), duplicate: true }
-    }, true)
+    })
   }
 
   async headMid(uid: string): Promise<string> {
@@ -181,11 +188,17 @@ export class SqliteMessageStore implements MessageStore {
   // In the write queue, as since and headMid: after the writes already submitted.
   sentSince(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
     const after = midBound(afterMid)
-    return this.enqueue(() => this.sql.sentSince.all({ uid, after, limit }).map(toMessage))
+    return this.enqueue(() => {
+      this.conversationList.write()
+      return this.sql.sentSince.all({ uid, after, limit }).map(toMessage)
+    })
   }
 
   sentHeadMid(uid: string): Promise<string> {
-    return this.enqueue(() => String(this.sql.sentHead.get({ uid })?.mid ?? 0))
+    return this.enqueue(() => {
+      this.conversationList.write()
+      return String(this.sql.sentHead.get({ uid })?.mid ?? 0)
+    })
   }
 
   async peerMarks(uid: string, peer: string): Promise<PeerMarks> {
@@ -195,6 +208,7 @@ export class SqliteMessageStore implements MessageStore {
 
   async conversations(uid: string, before: string | null, limit: number): Promise<ConversationSummary[]> {
     const bound = before === null ? MAX_MID : midBound(before)
+    this.flushConversations()
     return this.conversationList.list(uid, bound, limit).map((row) => ({
       peer: row.peer,
       unread: row.unread,
@@ -210,6 +224,7 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async userMessages(uid: string, afterMid: string, limit: number): Promise<StoredMessage[]> {
+    this.flushConversations()
     const mids = this.userMids(uid, midBound(afterMid), limit)
     return mids.length === 0 ? [] : this.sql.byMids.all(`[${mids.join(',')}]`).map(toMessage)
   }
@@ -221,11 +236,13 @@ export class SqliteMessageStore implements MessageStore {
     // then deletes neighbouring rows (a few pages each), where a chunk of one conversation's
     // rows would touch a page per row (4 MB of WAL per thousand rows, measured).
     await this.enqueue(() => {
+      this.conversationList.write()
       this.sql.eraseMarks.run({ uid })
     })
     let erased = 0
     for (;;) {
       const changes = await this.enqueue(() => {
+        this.conversationList.write()
         const mids = this.userMids(uid, 0n, ERASE_CHUNK)
         return mids.length === 0 ? 0 : this.sql.eraseMids.run(`[${mids.join(',')}]`).changes
       })
@@ -285,16 +302,29 @@ export class SqliteMessageStore implements MessageStore {
     await this.batcher.drain()
     await this.walSync?.drain()
     this.walSync?.close()
-    // After a failed fdatasync the run did not end well: the next one requeues its last pushes.
-    if (!this.stopped) endRun(this.db)
+    // After a failed fdatasync the run did not end well: the next one requeues its last pushes
+    // (and catches up with the conversations it had not written).
+    if (!this.stopped) {
+      try {
+        this.flushConversations()
+      } catch (error) {
+        this.logger?.warn({ err: error }, 'the conversation list could not be written: the next start brings it up to date')
+      }
+      endRun(this.db)
+    }
     this.db.close()
   }
 
+  /** Writes the conversations noted so far, before a read of the table outside the write queue. */
+  private flushConversations(): void {
+    if (!this.stopped) this.conversationList.flush()
+  }
+
   /**
-   * Runs `exec` in the next batch. Any other write first writes the conversation list of the
-   * batch's appends before it, which the carbons' replay (sentSince, sentHeadMid) reads.
+   * Runs `exec` in the next batch. One that reads the conversation table (the carbons' replay,
+   * an erase) first writes the conversations noted so far: `conversationList.write()`.
    */
-  private enqueue<R>(exec: () => R, append = false): Promise<R> {
+  private enqueue<R>(exec: () => R): Promise<R> {
     if (this.closed) return Promise.reject(new Error('sqlite store is closed'))
     if (this.stopped) return Promise.reject(this.stopped)
     return new Promise<R>((resolve, reject) => {
@@ -302,7 +332,6 @@ export class SqliteMessageStore implements MessageStore {
       this.batcher.push({
         queuedAt: sqliteBatchChannel.hasSubscribers ? performance.now() : 0,
         apply: () => {
-          if (!append) this.conversationList.write()
           result = exec()
         },
         commit: () => resolve(result),
@@ -332,6 +361,7 @@ export class SqliteMessageStore implements MessageStore {
       this.logger?.warn({ err: error, size: batch.length }, 'sqlite batch failed; replaying its writes one by one')
       return Promise.all(batch.map((write) => this.commitBatch([write]))).then(() => undefined)
     }
+    this.conversationList.committed()
     const stored = this.outbox.committed()
     const walSync = this.walSync
     if (walSync === undefined) {

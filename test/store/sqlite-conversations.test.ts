@@ -1,13 +1,15 @@
-// SQLite's conversation table (migration 5): it says what the messages say after appends,
-// deletes by anyone and purges, an older duet's inserts are caught when the store opens, and a
-// page of the list is one index range.
+// SQLite's conversation table (migration 5): written once a second or before a read, it says
+// what the messages say after appends, deletes by anyone and purges; what a killed run noted
+// and an older duet's inserts are caught up when the store opens; a page of the list is one
+// index range.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import type { Logger } from '../../src/logger.js'
-import type { NewMessage } from '../../src/store/message-store.js'
+import type { AppendResult, NewMessage } from '../../src/store/message-store.js'
 import { CONVERSATION_PAGE, CONVERSATIONS_FROM_MESSAGES } from '../../src/store/sqlite-conversations.js'
 import { prepareStatements } from '../../src/store/sqlite-statements.js'
 import { SqliteMessageStore } from '../../src/store/sqlite-store.js'
@@ -16,6 +18,7 @@ const root = await mkdtemp(join(tmpdir(), 'duet-sqlite-conv-'))
 t.teardown(() => rm(root, { recursive: true, force: true }))
 let count = 0
 const freshPath = (): string => join(root, `db${++count}.db`)
+const HOUR = 3_600_000
 
 const msg = (from: string, to: string, text = `${from}->${to}`): NewMessage => ({ from, to, msg: text, read: false, delivered: false })
 
@@ -37,7 +40,8 @@ function tableAndTruth(path: string): { table: Row[]; truth: Row[] } {
 
 t.test('the table says what the messages say after appends, deletes by anyone, and purges', async (t) => {
   const path = freshPath()
-  const store = new SqliteMessageStore({ path })
+  // Appends' conversations are written when something reads the list, never by the clock here.
+  const store = new SqliteMessageStore({ path, conversationWriteMs: HOUR })
   t.teardown(() => store.close())
   const users = ['a', 'b', 'c', 'd', 'e']
   let seed = 7
@@ -46,27 +50,34 @@ t.test('the table says what the messages say after appends, deletes by anyone, a
     return seed % n
   }
   // Batches of concurrent appends: a conversation written several times in one batch.
-  for (let round = 0; round < 10; round++) {
-    await Promise.all(Array.from({ length: 40 }, () => store.append(msg(users[random(5)]!, users[random(5)]!))))
+  const appendRounds = async (rounds: number): Promise<void> => {
+    for (let round = 0; round < rounds; round++) {
+      await Promise.all(Array.from({ length: 40 }, () => store.append(msg(users[random(5)]!, users[random(5)]!))))
+    }
   }
-  const check = (label: string): void => {
+  await appendRounds(10)
+  t.same(tableAndTruth(path).table, [], 'noted, not yet written')
+  const check = async (label: string): Promise<void> => {
+    await store.conversations('a', null, 1) // a reader of the list: it writes what was noted first
     const { table, truth } = tableAndTruth(path)
     t.ok(table.length > 0, `${label}: conversations left`)
     t.same(table, truth, label)
   }
-  check('after appends')
+  await check('after appends')
 
-  // Another writer deletes rows, the newest of some conversations among them.
+  // More appends, noted only; then another writer deletes rows, the newest of some of those
+  // conversations among them (its trigger sets them from the table, which is behind).
+  await appendRounds(3)
   const other = new Database(path)
   other.exec(`DELETE FROM duet_messages WHERE mid % 3 = 0 OR mid IN (SELECT max(mid) FROM duet_messages GROUP BY sender, recipient LIMIT 4)`)
   other.close()
-  check('after deletes by another writer')
+  await check('after deletes by another writer of messages noted and not yet written')
 
   const last = await store.append(msg('a', 'b'))
   while (Date.now() <= last.message.ts) continue // what follows is stored a millisecond later
   await store.append(msg('c', 'd'))
   t.ok((await store.purgeBefore(last.message.ts + 1)) > 0)
-  check('after a purge')
+  await check('after a purge')
   t.same(
     (await store.conversations('a', null, 10)).map((c) => c.peer),
     [],
@@ -78,7 +89,84 @@ t.test('the table says what the messages say after appends, deletes by anyone, a
   )
 })
 
-t.test("an older duet's inserts are found when the store opens, and the table rebuilt", async (t) => {
+t.test('conversations are written once a second, in the batch due then', async (t) => {
+  const path = freshPath()
+  const store = new SqliteMessageStore({ path, conversationWriteMs: 50 })
+  t.teardown(() => store.close())
+  await store.append(msg('a', 'b'))
+  t.same(tableAndTruth(path).table, [], 'the first batch only notes its conversation')
+  const started = Date.now()
+  while (Date.now() - started < 60) continue // the interval has passed
+  await store.append(msg('c', 'd'))
+  const { table, truth } = tableAndTruth(path)
+  t.same(table, truth, 'the batch due writes every conversation noted so far')
+})
+
+t.test('a batch that rolls back keeps the conversations noted before it', async (t) => {
+  const path = freshPath()
+  const store = new SqliteMessageStore({ path, conversationWriteMs: HOUR })
+  t.teardown(() => store.close())
+  const first = await store.append(msg('a', 'b'))
+  const bad = { ...msg('a', 'x'), to: null as unknown as string } // violates NOT NULL: the batch is replayed
+  // The sent head reads the table: the batch writes it before the bad write rolls all back.
+  const results = await Promise.allSettled([store.append(msg('c', 'a')), store.sentHeadMid('a'), store.append(bad), store.append(msg('a', 'd'))])
+  t.same(
+    results.map((r) => r.status),
+    ['fulfilled', 'fulfilled', 'rejected', 'fulfilled'],
+  )
+  t.same((results[1] as PromiseFulfilledResult<string>).value, first.message.mid, 'the sent head saw the earlier batch')
+  t.same(
+    (await store.conversations('a', null, 10)).map((c) => [c.peer, c.lastMessage.mid]),
+    [
+      ['d', (results[3] as PromiseFulfilledResult<AppendResult>).value.message.mid],
+      ['c', (results[0] as PromiseFulfilledResult<AppendResult>).value.message.mid],
+      ['b', first.message.mid],
+    ],
+  )
+  const { table, truth } = tableAndTruth(path)
+  t.same(table, truth)
+})
+
+// Appends a message a millisecond from a rotation of users until killed, printing each acked
+// mid; its conversations are never written by the clock.
+const CHILD = `
+const { SqliteMessageStore } = await import(process.argv[1])
+const store = new SqliteMessageStore({ path: process.argv[2], conversationWriteMs: 3600000 })
+const users = ['a', 'b', 'c', 'd']
+for (let i = 0; ; i++) {
+  const { message } = await store.append({ from: users[i % 4], to: users[(i >> 2) % 4], msg: 'm' + i, read: false, delivered: false })
+  process.stdout.write(message.mid + '\\n')
+}
+`
+
+t.test('conversations noted by a run that was killed are caught up when the store opens', async (t) => {
+  const path = freshPath()
+  const storeModule = new URL('../../src/store/sqlite-store.js', import.meta.url).href
+  const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, storeModule, path], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let acked = 0
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (chunk: string) => {
+      acked += chunk.split('\n').length - 1
+      if (acked >= 100 && !child.killed) child.kill('SIGKILL')
+    })
+    child.on('error', reject)
+    child.on('exit', (code, signal) => (signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited early: code ${code}`))))
+  })
+  t.same(tableAndTruth(path).table, [], 'the killed run wrote none of its conversations')
+
+  const warnings: unknown[][] = []
+  const logger = { warn: (...args: unknown[]) => warnings.push(args) } as unknown as Logger
+  const store = new SqliteMessageStore({ path, logger })
+  t.teardown(() => store.close())
+  t.match(warnings, [[{ messages: Number }, /conversation list was behind the messages/]])
+  t.ok((warnings[0]![0] as { messages: number }).messages >= 100)
+  const { table, truth } = tableAndTruth(path)
+  t.equal(table.length, 16, 'every pair of the four users, both ways and to themselves')
+  t.same(table, truth)
+})
+
+t.test("an older duet's inserts are found when the store opens, and the table caught up", async (t) => {
   const path = freshPath()
   const first = new SqliteMessageStore({ path })
   await first.append(msg('a', 'b'))
@@ -97,7 +185,7 @@ t.test("an older duet's inserts are found when the store opens, and the table re
   const logger = { warn: (...args: unknown[]) => warnings.push(String(args.at(-1))) } as unknown as Logger
   const store = new SqliteMessageStore({ path, logger })
   t.teardown(() => store.close())
-  t.match(warnings, [/older version .* rebuilt/])
+  t.match(warnings, [/conversation list was behind the messages/])
   t.same(tableAndTruth(path).table, tableAndTruth(path).truth)
   t.same(
     (await store.conversations('a', null, 10)).map((c) => c.peer),
