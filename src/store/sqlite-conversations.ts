@@ -1,16 +1,17 @@
 // SQLite's conversation list (migration 5): a row per (owner, peer) holding the mid of the
 // conversation's newest message, indexed by (owner, last_mid), so a page of a user's list is
 // one index range of `limit` rows however many partners the user has.
-// Appends note their conversations here, and the store writes them to the table once a second
-// (or once CATCH_UP_ENTRIES are noted), in the batch transaction due then, and at once before
-// anything reads the table. Written with every batch, the table, its index and the newest mid
-// it covers were three of the ten WAL pages a commit of two messages wrote: at 2 000 msg/s,
-// 13 % of the server's CPU and a sixth of the p99 (bench/README.md). SQLite's triggers run once
-// per row: one that upserted both sides of each message cost 5–7 µs of CPU per message. Deletes
-// keep the table through a trigger, whoever deletes. The table records the newest mid it covers
-// (duet_meta `conversations`): the messages above it after a crash (noted, never written), or
-// inserted by an older duet that does not write the table, are added when the store opens
-// (catchUpConversations). That mark assumes one process writes the file, as sqlite-run-state does.
+// Appends note their conversations here, and the store writes them to the table once a
+// second (or once CATCH_UP_ENTRIES are noted), in the batch transaction due then, and at once
+// before anything reads the table. Written with every batch, the table, its index and the
+// newest mid it covers were three of the ten WAL pages a commit of two messages wrote: about a
+// tenth of the server's CPU per message at 2 000 and 10 000 msg/s (bench/README.md). A trigger
+// that upserted both sides of each message cost 5–7 µs of CPU per message (SQLite's triggers run
+// once per row). Deletes keep the table through a trigger, whoever deletes. The table records
+// the newest mid it covers (duet_meta `conversations`): the messages above it, noted by a run
+// that was killed before it wrote them or inserted by an older duet that does not write the
+// table, are added when the store opens (catchUpConversations). That mark assumes one process
+// writes the file, as sqlite-run-state does.
 import type Database from 'better-sqlite3'
 import { PREVIEW_LENGTH } from '../protocol/preview.js'
 import { peerMarkColumns } from './sqlite-statements.js'

@@ -356,6 +356,7 @@ export class SqliteMessageStore implements MessageStore {
     try {
       this.applyAll.immediate(batch)
     } catch (error) {
+      this.conversationList.discard()
       if (batch.length === 1) return batch[0]!.fail(error)
       // The whole batch rolled back: replay each write alone, so only the bad one fails.
       this.logger?.warn({ err: error, size: batch.length }, 'sqlite batch failed; replaying its writes one by one')
