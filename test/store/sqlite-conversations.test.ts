@@ -1,7 +1,7 @@
 // SQLite's conversation table (migration 5): written once a second or before a read, it says
-// what the messages say after appends, deletes by anyone and purges; what a killed run noted
-// and an older duet's inserts are caught up when the store opens; a page of the list is one
-// index range.
+// what the messages say after appends, deletes by anyone and purges; an export and an erase
+// find the partners noted and not yet written; what a killed run noted and an older duet's
+// inserts are caught up when the store opens; a page of the list is one index range.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -125,6 +125,26 @@ t.test('a batch that rolls back keeps the conversations noted before it', async 
   )
   const { table, truth } = tableAndTruth(path)
   t.same(table, truth)
+})
+
+t.test('an export and an erase find the partners noted and not yet written', async (t) => {
+  const store = new SqliteMessageStore({ path: freshPath(), conversationWriteMs: HOUR })
+  t.teardown(() => store.close())
+  await Promise.all(['p1', 'p2', 'p3'].map((peer) => store.append(msg('a', peer))))
+  await store.append(msg('p4', 'a'))
+  t.same(
+    (await store.userMessages('a', '0', 10)).map((m) => [m.from, m.to]),
+    [
+      ['a', 'p1'],
+      ['a', 'p2'],
+      ['a', 'p3'],
+      ['p4', 'a'],
+    ],
+  )
+  await store.append(msg('a', 'p5')) // noted after the export wrote the others
+  t.equal(await store.eraseUser('a'), 5)
+  t.same(await store.userMessages('a', '0', 10), [])
+  t.same(await store.conversations('p5', null, 10), [])
 })
 
 // Appends a message a millisecond from a rotation of users until killed, printing each acked

@@ -53,8 +53,8 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;`,
   // 5: each user's conversations by last activity (sqlite-conversations.ts): a row per
   // (owner, peer) with the conversation's newest mid, indexed by (owner, last_mid), so a page
-  // of the list is one index range. Appends write it once per batch, with the newest mid it
-  // covers; deletes, whoever makes them, through the trigger.
+  // of the list is one index range. The store writes appends' conversations to it about once
+  // a second, with the newest mid it covers; deletes, whoever makes them, through the trigger.
   `CREATE TABLE duet_conversations (
      owner    TEXT    NOT NULL,
      peer     TEXT    NOT NULL,
