@@ -47,11 +47,11 @@ export const CONVERSATION_PAGE = `SELECT c.peer, m.mid, m.sender, m.recipient, s
   WHERE c.owner = @uid AND c.last_mid < @before
   ORDER BY c.last_mid DESC LIMIT @limit`
 
-/** Every conversation's newest mid, from the messages (as migration 5 fills the table). */
-export const CONVERSATIONS_FROM_MESSAGES = `SELECT owner, peer, max(mid) AS last_mid FROM (
-    SELECT recipient AS owner, sender AS peer, mid FROM ${T}
+/** The newest mid of every conversation with a message above @covered, from the messages (0: every conversation). */
+export const CONVERSATIONS_ABOVE = `SELECT owner, peer, max(mid) AS last_mid FROM (
+    SELECT recipient AS owner, sender AS peer, mid FROM ${T} WHERE mid > @covered
     UNION ALL
-    SELECT sender, recipient, mid FROM ${T} WHERE sender <> recipient
+    SELECT sender, recipient, mid FROM ${T} WHERE mid > @covered AND sender <> recipient
   ) GROUP BY owner, peer`
 
 /** Noted conversations that make the next batch write the table, whatever the time. */
@@ -174,11 +174,7 @@ export function catchUpConversations(db: Database.Database): number {
       const above = db.prepare<[bigint], number>(`SELECT count(*) FROM ${T} WHERE mid > ?`).pluck().get(covered) ?? 0
       if (above === 0) return 0
       db.prepare(
-        `INSERT INTO ${C} (owner, peer, last_mid) SELECT owner, peer, max(mid) FROM (
-           SELECT recipient AS owner, sender AS peer, mid FROM ${T} WHERE mid > @covered
-           UNION ALL
-           SELECT sender, recipient, mid FROM ${T} WHERE mid > @covered AND sender <> recipient
-         ) GROUP BY owner, peer
+        `INSERT INTO ${C} (owner, peer, last_mid) ${CONVERSATIONS_ABOVE}
          ON CONFLICT (owner, peer) DO UPDATE SET last_mid = max(last_mid, excluded.last_mid)`,
       ).run({ covered })
       db.prepare(`UPDATE duet_meta SET value = (SELECT max(mid) FROM ${T}) WHERE key = '${COVERED}'`).run()

@@ -10,7 +10,7 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import type { Logger } from '../../src/logger.js'
 import type { AppendResult, NewMessage } from '../../src/store/message-store.js'
-import { CONVERSATION_PAGE, CONVERSATIONS_FROM_MESSAGES } from '../../src/store/sqlite-conversations.js'
+import { CONVERSATION_PAGE, CONVERSATIONS_ABOVE } from '../../src/store/sqlite-conversations.js'
 import { prepareStatements } from '../../src/store/sqlite-statements.js'
 import { SqliteMessageStore } from '../../src/store/sqlite-store.js'
 
@@ -31,7 +31,7 @@ function tableAndTruth(path: string): { table: Row[]; truth: Row[] } {
     const order = 'ORDER BY owner, peer'
     return {
       table: db.prepare<[], Row>(`SELECT owner, peer, last_mid FROM duet_conversations ${order}`).all(),
-      truth: db.prepare<[], Row>(`SELECT * FROM (${CONVERSATIONS_FROM_MESSAGES}) ${order}`).all(),
+      truth: db.prepare<[{ covered: number }], Row>(`SELECT * FROM (${CONVERSATIONS_ABOVE}) ${order}`).all({ covered: 0 }),
     }
   } finally {
     db.close()
