@@ -56,7 +56,10 @@ export class Binder {
     // Later frames wait until the bind is answered: clients send bind and go on at once.
     session.beginBind()
     try {
-      if (await this.authenticate(session, frame, slot)) {
+      // After the await, the connection may be gone: the token check took time, or the bind was
+      // still queued when the socket closed (the close runs what waits, then forgets the
+      // session). Registering it then would leave a ghost online with no socket.
+      if ((await this.authenticate(session, frame, slot)) && !session.closed) {
         const features = acceptFeatures(frame.features)
         session.uid = frame.uid
         session.features = features.mask
@@ -92,8 +95,7 @@ export class Binder {
       this.options.replies.send(session, slot, Code.AUTH_FAILED, 'bind', msg, { ref: frame.ref })
       return false
     }
-    // The connection may have gone while the token was checked: never register a ghost.
-    return !session.closed
+    return true
   }
 
   /** 201, then the backlog, then the live messages held meanwhile that it did not carry. */

@@ -10,6 +10,7 @@ import http from 'node:http'
 import t, { type Test } from 'tap'
 import type { Config } from '../../src/config/schema.js'
 import { startApp } from '../helpers/app.js'
+import { eventually } from '../helpers/eventually.js'
 import { gateCall } from '../helpers/gate.js'
 import { RawClient, rawUpgrade } from '../helpers/raw-ws.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
@@ -68,6 +69,26 @@ t.test('a reply owed when the close frame comes in the same read is written befo
   c.write(RawClient.text({ type: 'nonsense' }), RawClient.close())
   t.match(await c.nextJson(), { type: 'nonsense', error: true, code: 404 })
   await c.closeFrame()
+})
+
+t.test('a bind still queued when its connection is reset binds no one: no ghost online', async (t) => {
+  const { url, wsUrl } = await startApp(t, { rateLimit: 0 })
+  const metric = async (name: string): Promise<number> => {
+    const text = await (await fetch(`${url}/metrics`)).text()
+    return Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN)
+  }
+  const client = await RawClient.connect(wsUrl)
+  // Many more frames than the server reads for a connection in one turn, the bind last, all in
+  // one TCP read: the reset comes while the bind waits, and the close runs what still waits.
+  const exit = RawClient.text({ type: 'exit' })
+  client.write(...Array<Buffer>(2000).fill(exit), RawClient.text({ type: 'bind', uid: 'ghost' }))
+  client.socket.resetAndDestroy()
+  await eventually(async () => (await metric('duet_connections')) === 0, 'the server saw the connection go')
+  const online = (await (await fetch(`${url}/admin/online`)).json()) as { uids: string[] }
+  t.notOk(online.uids.includes('ghost'), 'not online')
+  const sessions = (await (await fetch(`${url}/admin/sessions`)).json()) as { sessions: Array<{ uid: string }> }
+  t.same(sessions.sessions, [], 'no session')
+  t.equal(await metric('duet_online_users'), 0)
 })
 
 t.test('an unknown type longer than 32 characters: 404 with type ""', async (t) => {
