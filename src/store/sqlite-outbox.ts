@@ -55,11 +55,11 @@ function prepare(db: Database.Database) {
       `SELECT ${EVENT_COLUMNS} FROM ${E} e JOIN duet_messages m ON m.mid = e.mid
        WHERE e.mid IN (SELECT value FROM json_each(?)) ORDER BY e.due_at, e.mid`,
     ),
-    sent: db.prepare<{ mid: number; claim: string; at: number }>(`UPDATE ${E} SET state = ${SENT}, last_error = NULL, ${settled} WHERE ${mine}`),
-    retry: db.prepare<{ mid: number; claim: string; at: number; error: string; retryAt: number }>(
+    sent: db.prepare<{ mid: bigint; claim: string; at: number }>(`UPDATE ${E} SET state = ${SENT}, last_error = NULL, ${settled} WHERE ${mine}`),
+    retry: db.prepare<{ mid: bigint; claim: string; at: number; error: string; retryAt: number }>(
       `UPDATE ${E} SET last_error = @error, due_at = @retryAt, ${settled} WHERE ${mine}`,
     ),
-    failed: db.prepare<{ mid: number; claim: string; at: number; error: string }>(
+    failed: db.prepare<{ mid: bigint; claim: string; at: number; error: string }>(
       `UPDATE ${E} SET state = ${FAILED}, last_error = @error, ${settled} WHERE ${mine}`,
     ),
     release: db.prepare<[string]>(`UPDATE ${E} SET claim = NULL, lease_until = 0 WHERE state = ${PENDING} AND claim = ?`),
@@ -73,10 +73,10 @@ function prepare(db: Database.Database) {
       `SELECT ${EVENT_COLUMNS} FROM ${E} e INDEXED BY duet_webhook_events_failed JOIN duet_messages m ON m.mid = e.mid
        WHERE e.state = ${FAILED} AND e.mid < @before ORDER BY e.mid DESC LIMIT @limit`,
     ),
-    requeue: db.prepare<{ mid: number; now: number }>(
+    requeue: db.prepare<{ mid: bigint; now: number }>(
       `UPDATE ${E} SET state = ${PENDING}, attempts = 0, due_at = @now, claim = NULL, lease_until = 0 WHERE mid = @mid AND state = ${FAILED}`,
     ),
-    exists: db.prepare<[number], number>(`SELECT 1 FROM ${E} WHERE mid = ?`).pluck(),
+    exists: db.prepare<[bigint], number>(`SELECT 1 FROM ${E} WHERE mid = ?`).pluck(),
     tag: db.prepare<[], string>(`SELECT value FROM duet_meta WHERE key = 'webhook_tag'`).pluck(),
     newestMid: db.prepare<[], number | null>(`SELECT max(mid) FROM duet_messages`).pluck(),
   }
@@ -160,7 +160,7 @@ export class SqliteOutbox implements Outbox {
   async failed(before: string | null, limit: number): Promise<FailedEvent[]> {
     const cursor = before === null ? NO_MID : this.midOf(before)
     if (cursor === null) return []
-    return this.sql.failedPage.all({ before: BigInt(cursor), limit }).map((row) => ({
+    return this.sql.failedPage.all({ before: cursor, limit }).map((row) => ({
       ...this.toEvent(row),
       lastError: row.last_error ?? '',
       lastAttemptAt: row.last_attempt_at ?? 0,
@@ -174,9 +174,10 @@ export class SqliteOutbox implements Outbox {
     return this.sql.exists.get(mid) === undefined ? 'unknown' : 'not-failed'
   }
 
-  private midOf(id: string): number | null {
+  /** A bigint: an id may name any mid up to int64's largest, which a Number would round past. */
+  private midOf(id: string): bigint | null {
     const mid = midOfEvent(this.tag, id)
-    return mid === null ? null : Number(mid)
+    return mid === null ? null : BigInt(mid)
   }
 
   private toEvent(row: EventRow): OutboxEvent {

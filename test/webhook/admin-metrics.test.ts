@@ -116,6 +116,19 @@ for (const kind of STORE_KINDS) {
     )
     t.equal(rest.nextBefore, null)
 
+    // A cursor of this store above every mid, up to int64's largest and past it: every event is older.
+    const tag = all.failed[0]!.id.split('-')[0]!
+    for (const mid of ['9007199254740993', '9223372036854775806', '9223372036854775807', '99999999999999999999']) {
+      const above = await webhooks(url, `?before=${tag}-${mid}`)
+      t.same(
+        above.failed.map((f) => f.message.msg),
+        ['c', 'b', 'a'],
+        `before ${mid}`,
+      )
+      const retry = await fetch(`${url}/admin/webhooks/${tag}-${mid}/retry`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+      t.equal(retry.status, 404, `retry of ${mid}: no such event`)
+    }
+
     for (const query of ['?limit=0', '?before=nope', '?limit=x']) {
       const res = await fetch(`${url}/admin/webhooks${query}`, { headers: { authorization: `Bearer ${TOKEN}` } })
       t.equal(res.status, 400, query)
