@@ -111,6 +111,14 @@ t.test('strings and switches keep their defaults; empty means unset', async (t) 
   t.throws(() => loadConfig({ JWT_SECRET: 'a'.repeat(40), JWT_PUBLIC_KEY: 'k' }), { message: /JWT_SECRET and JWT_PUBLIC_KEY: set one of them, not both/ })
 })
 
+t.test('an ADMIN_TOKEN with whitespace inside stops the start, without echoing it', async (t) => {
+  for (const token of ['two words', 'tab\there']) {
+    const err = t.throws(() => loadConfig({ ADMIN_TOKEN: token }), { message: /ADMIN_TOKEN: a bearer token is one word/ }) as unknown as Error
+    t.notMatch(err.message, token, 'not the token')
+  }
+  t.equal(loadConfig({ ADMIN_TOKEN: ' padded ' }).adminToken, 'padded', 'spaces around it are trimmed')
+})
+
 t.test('a cluster with a shared store is accepted', async (t) => {
   const config = loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379', STORE_URL: 'postgres://u@db:5432/chat', NODE_ID: 'n1' })
   t.match(config, { redisUrl: 'redis://127.0.0.1:6379', nodeId: 'n1', redisPrefix: 'duet:' })

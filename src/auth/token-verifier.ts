@@ -51,9 +51,16 @@ function readPublicKey(pem: string): KeyObject {
   }
 }
 
+const MIN_RSA_BITS = 2048
+
 /** One algorithm per key: a token never picks its own (no alg confusion). */
 function algorithmFor(key: KeyObject): string {
-  if (key.asymmetricKeyType === 'rsa') return 'RS256'
+  if (key.asymmetricKeyType === 'rsa') {
+    // jose refuses smaller RSA keys at verification: every token would fail, so refuse the start.
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+    if (bits < MIN_RSA_BITS) throw new ConfigError(`JWT_PUBLIC_KEY: an RSA key needs ${MIN_RSA_BITS} bits or more, this one has ${bits}`)
+    return 'RS256'
+  }
   if (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1') return 'ES256'
   throw new ConfigError(
     `JWT_PUBLIC_KEY: expected an RSA (RS256) or P-256 EC (ES256) key, got ${key.asymmetricKeyType ?? 'unknown'}` +

@@ -131,6 +131,11 @@ function crossProblems(values: Record<string, unknown>): string[] {
   if (values.jwtSecret !== undefined && values.jwtPublicKey !== undefined) {
     problems.push('JWT_SECRET and JWT_PUBLIC_KEY: set one of them, not both')
   }
+  // A bearer token is one word (RFC 6750's token68): a token with a space could never be sent.
+  // Trimmed already, so any whitespace left is inside it; the token itself is never echoed.
+  if (typeof values.adminToken === 'string' && /\s/.test(values.adminToken)) {
+    problems.push('ADMIN_TOKEN: a bearer token is one word; this one has whitespace inside it')
+  }
   const webhookSecret = values.webhookSecret as string | undefined
   if (values.webhookUrl !== undefined && (webhookSecret === undefined || [...webhookSecret].length < WEBHOOK_SECRET_MIN)) {
     // The secret itself is never echoed: its length says what is wrong.

@@ -28,6 +28,11 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 FormatRegistry.Set('origin', (value) => originOf(value) !== undefined)
 FormatRegistry.Set('allowed-host', (value) => allowedHostEntry(value) !== undefined)
+// What the webhook's HTTP client will parse: a pattern let through hosts with spaces or bad ports.
+FormatRegistry.Set('http-url', (value) => {
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  return url !== undefined && (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== ''
+})
 
 const integer = (minimum: number, maximum: number, fallback: number, description: string): ReturnType<typeof Type.Integer> =>
   Type.Integer({ minimum, maximum, default: fallback, description })
@@ -125,7 +130,7 @@ export const ConfigSchema = Type.Object({
   redisPrefix: Type.String({ default: 'duet:', valuesText: 'text', description: 'prefix of every Redis key and channel, so several clusters can share one Redis' }),
   presenceLeaseMs: integer(300, 600_000, 15_000, "how long a node's presence outlives its last heartbeat (renewed every third of it)"),
   webhookUrl: unset(
-    Type.String({ pattern: '^https?://[^/?#]+', expected: 'an http:// or https:// URL', sensitive: true, valuesText: 'URL' }),
+    Type.String({ format: 'http-url', expected: 'an http:// or https:// URL', sensitive: true, valuesText: 'URL' }),
     'POST a signed `message.offline` event here for every message stored for a recipient with no live connection (see Webhooks); unset = off',
   ),
   webhookSecret: unset(

@@ -1,6 +1,7 @@
 // Attacks on authentication: forged, unsigned, expired, not-yet-valid and wrong-sub tokens
 // on bind (406, connection stays unbound, the victim's session is untouched), bind
 // attempt limits, and the user REST routes (401/403, admin token reads anything).
+import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
 import { build } from '../../app.js'
 import { loadConfig } from '../../src/config/load.js'
@@ -112,6 +113,11 @@ t.test('bad JWT configuration stops the start', async (t) => {
   t.throws(() => loadConfig({ JWT_CLOCK_TOLERANCE: '-1' }), /JWT_CLOCK_TOLERANCE/)
   t.throws(() => loadConfig({ JWT_SECRET: TEST_SECRET, JWT_PUBLIC_KEY: 'x' }), /one of them/)
   await t.rejects(build({ env: {}, config: { storeUrl: 'memory:', jwtPublicKey: 'not a pem' }, logger: false }), /JWT_PUBLIC_KEY/)
+  // jose verifies nothing with an RSA key under 2048 bits: such a key must stop the start, not every bind.
+  const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString()
+  await t.rejects(build({ env: {}, config: { storeUrl: 'memory:', jwtPublicKey: small }, logger: false }), {
+    message: 'JWT_PUBLIC_KEY: an RSA key needs 2048 bits or more, this one has 1024',
+  })
 })
 
 t.test('bind attempts per connection are limited: over MAX_BIND_ATTEMPTS closes 1008', async (t) => {

@@ -17,6 +17,16 @@ t.test('WEBHOOK_URL without WEBHOOK_SECRET refuses to start', async (t) => {
   await t.rejects(build({ env: { ...base, WEBHOOK_URL: 'http://127.0.0.1:9/hook', WEBHOOK_SECRET: '' }, logger: false }), { message: /WEBHOOK_SECRET/ }, 'an empty one')
 })
 
+t.test('a WEBHOOK_URL the HTTP client could not parse refuses to start, naming WEBHOOK_URL', async (t) => {
+  const secret = 's'.repeat(32)
+  for (const url of ['http://exa mple.com/x', 'http://host:99999/', 'http://[::1/', 'ftp://example.com/', 'http://']) {
+    await t.rejects(build({ env: { ...base, WEBHOOK_URL: url, WEBHOOK_SECRET: secret }, logger: false }), {
+      name: 'ConfigError',
+      message: /WEBHOOK_URL: expected an http:\/\/ or https:\/\/ URL/,
+    }, url)
+  }
+})
+
 t.test('a 31-character WEBHOOK_SECRET refuses to start, without echoing it', async (t) => {
   const secret = 'k'.repeat(30) + 'Q'
   const err = await build({ env: { ...base, WEBHOOK_URL: 'http://127.0.0.1:9/hook', WEBHOOK_SECRET: secret }, logger: false }).then(
