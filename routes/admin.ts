@@ -102,8 +102,8 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // The WebSocket `send`'s path and checks: its schemas, checked and refused as a frame is
   // (TypeBox, with the frame's 400 text; Ajv would coerce a number to a string), and its
-  // length limit. A body holds a `msg` of MAX_MESSAGE_LENGTH characters at 6 bytes each
-  // (\uXXXX), and the ids.
+  // length limit. A body holds a `msg` of MAX_MESSAGE_LENGTH characters (code points) at 12
+  // bytes each (an astral one escaped as two \uXXXX, as many JSON encoders write it), and the ids.
   const { maxMessageLength } = app.config
   await app.register(async (sending) => {
     sending.setValidatorCompiler<TSchema>(({ schema }) => {
@@ -116,7 +116,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     sending.withTypeProvider<TypeBoxTypeProvider>().post(
       '/admin/messages',
       {
-        bodyLimit: Math.max(1 << 20, maxMessageLength * 6 + 4096),
+        bodyLimit: Math.max(1 << 20, maxMessageLength * 12 + 4096),
         schema: {
           tags: ['admin'],
           summary: "Send a message on a user's behalf, as a WebSocket send from them",

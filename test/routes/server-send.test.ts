@@ -46,6 +46,22 @@ for (const kind of STORE_KINDS) {
   })
 }
 
+t.test('the longest message fits the body limit however its JSON escapes it', async (t) => {
+  const maxMessageLength = 200_000
+  const { url } = await startApp(t, { adminToken: TOKEN, maxMessageLength })
+  const msg = '😀'.repeat(maxMessageLength)
+  // As ASCII-only encoders write it (Python's json.dumps by default): 12 bytes a character, 2.4 MB.
+  const escaped = `{"from":"a","to":"b","msg":"${'\\ud83d\\ude00'.repeat(maxMessageLength)}"}`
+  t.equal(escaped.length, maxMessageLength * 12 + 30)
+  const res = await post(url, escaped)
+  t.equal(res.status, 201, 'stored')
+  const history = (await (await fetch(`${url}/users/b/conversations/a/messages`, { headers: admin })).json()) as { messages: Array<{ msg: string }> }
+  t.equal(history.messages[0]?.msg, msg, 'the text, unescaped')
+  const over = await post(url, `{"from":"a","to":"b","msg":"${'\\ud83d\\ude00'.repeat(maxMessageLength + 1)}"}`)
+  t.equal(over.status, 413, 'one character more: too long')
+  t.match(await over.json(), { code: 'DUET_MESSAGE_TOO_LONG' })
+})
+
 t.test('refused as a WebSocket send is', async (t) => {
   const { url } = await startApp(t, { adminToken: TOKEN, maxMessageLength: 10 })
   const tooLong = await post(url, { from: 'a', to: 'b', msg: 'x'.repeat(11) })
