@@ -1,7 +1,7 @@
 // Builds the Fastify instance: plugins (config, connection admission, store, webhook, hub,
 // websocket, Host check, auth, docs, metrics), then routes, then the demo page's static files.
 import { parse } from 'node:querystring'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { checkExposure } from './src/config/exposure.js'
 import { loadConfig } from './src/config/load.js'
@@ -66,6 +66,10 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     trustProxy: config.trustProxy,
     // uids go up to 128 characters, in paths too; longer ones must reach the schema (400).
     routerOptions: { maxParamLength: 1024, querystringParser: parseQuery },
+    // The router's own refusals (a path that is not valid percent-encoding, a parameter over
+    // maxParamLength) go through the error handler like every other error (ErrorResponse). The
+    // option is typed for every request generic, so its reply is taken as the plain one.
+    frameworkErrors: (error, _request, reply) => void (reply as FastifyReply).send(error),
     // REST ids are refused like WS ones when they could not be stored as sent (schemas.ts).
     ajv: { customOptions: { formats: { [STORABLE_TEXT]: isStorableText } } },
   }).withTypeProvider<TypeBoxTypeProvider>()

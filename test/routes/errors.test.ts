@@ -131,6 +131,18 @@ t.test("Fastify's own errors, unknown routes and internal failures have the same
       { statusCode: 404, error: 'Not Found', message: `Route ${method}:${path} not found`, code: 'DUET_ROUTE_NOT_FOUND' },
     ])
   }
+  // The router's own refusals, before any route: the same body, with the status's own text.
+  const tooLong = await fetch(`${url}/users/${'a'.repeat(1100)}/conversations`)
+  t.match(await answer(tooLong, ['content-type']), [
+    414,
+    { 'content-type': 'application/json; charset=utf-8' },
+    { statusCode: 414, error: 'URI Too Long', message: /exceeding the max param length/, code: 'FST_ERR_MAX_PARAM_LENGTH' },
+  ])
+  t.same(await answer(await fetch(`${url}/users/a%ZZ/conversations`), ['content-type']), [
+    400,
+    { 'content-type': 'application/json; charset=utf-8' },
+    { statusCode: 400, error: 'Bad Request', message: "'/users/a%ZZ/conversations' is not a valid url component", code: 'FST_ERR_BAD_URL' },
+  ])
   // A driver's error code says nothing a client can use: the body has none.
   const history = app.store.history.bind(app.store)
   app.store.history = () => Promise.reject(Object.assign(new Error('connection terminated'), { code: 'ECONNRESET' }))
