@@ -142,6 +142,11 @@ export class RedisPresence implements Presence {
 
   async missing(entries: PresenceEntry[]): Promise<string[]> {
     if (entries.length === 0) return []
+    // Our lease first: had it lapsed, another node collected our sessions, and every one of
+    // them would look replaced. The heartbeat writes them back (and a write-back another
+    // heartbeat began is waited for too), so what is missing after it was replaced or removed.
+    await this.heartbeat()
+    await this.registering
     const pipeline = this.redis.pipeline()
     for (const e of entries) pipeline.hexists(this.userPrefix + e.uid, e.id)
     const found = await execPipeline<number>(pipeline)

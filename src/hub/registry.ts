@@ -125,6 +125,15 @@ export class Registry {
     const uid = old.uid ?? ''
     old.send(encodeFrame(replyFrame(Code.REPLACED, 'bind', 'replaced: this uid bound on another connection', { uid })))
     this.options.metrics?.frameOut('bind', Code.REPLACED)
+    // Presence forgets the old session's id. The newer bind took the uid's record already;
+    // what this removes is the node's own copy of it, which a write-back after a lapsed lease
+    // would otherwise restore: a session online with no connection (replaced from another
+    // node, or by reconcile, nothing else removed it).
+    if (old.uid !== null) {
+      this.options.presence
+        .remove(this.entryOf(old))
+        .catch((err: unknown) => this.options.logger.warn({ err, session: old.id }, 'presence unavailable: removal left to the lease'))
+    }
     old.uid = null
     this.close(old)
     old.connection.close(Close.REPLACED, 'replaced by a newer connection')
