@@ -34,11 +34,14 @@ const SENDERS = `s(uid) AS (
  */
 export function peerMarkColumns(peer: string): string {
   const mark = `coalesce((SELECT mid FROM ${MARKS} WHERE owner = ${peer} AND peer = @uid), 0)`
-  const newest = (flag: string): string =>
-    `(SELECT mid FROM ${T} INDEXED BY ${PAIR_INDEX} WHERE recipient = ${peer} AND sender = @uid AND mid > ${mark} AND ${flag}
+  const newest = (where: string): string =>
+    `(SELECT mid FROM ${T} INDEXED BY ${PAIR_INDEX} WHERE recipient = ${peer} AND sender = @uid AND ${where}
       ORDER BY mid DESC LIMIT 1)`
-  return `coalesce(${newest('(read = 1 OR delivered = 1)')}, ${mark}) AS peer_delivered,
-    coalesce(${newest('read = 1')}, ${mark}) AS peer_read`
+  // Up to the mark every message is read, but the mark's own may be gone (retention): the
+  // newest one still stored at or below it, or none.
+  const atMark = newest(`mid <= ${mark}`)
+  return `coalesce(${newest(`mid > ${mark} AND (read = 1 OR delivered = 1)`)}, ${atMark}, 0) AS peer_delivered,
+    coalesce(${newest(`mid > ${mark} AND read = 1`)}, ${atMark}, 0) AS peer_read`
 }
 
 export function prepareStatements(db: Database.Database) {

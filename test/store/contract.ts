@@ -251,6 +251,26 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       t.same(await store.peerMarks('a', 'nobody'), { delivered: '0', read: '0' })
     })
 
+    t.test("the peer's marks name only stored messages: after a purge of the read one, the newest read one left, or 0", async (t) => {
+      const store = await open(t)
+      const m1 = await store.append(msg('a', 'b', { delivered: true }))
+      await store.markRead('b', 'a')
+      // The clock moves past each message's ts (a millisecond at most), so a purge can tell them apart.
+      while (Date.now() <= m1.message.ts) continue
+      const m2 = await store.append(msg('a', 'b', { delivered: true }))
+      await store.markRead('b', 'a')
+      while (Date.now() <= m2.message.ts) continue
+      const m3 = await store.append(msg('a', 'b'))
+      t.same(await store.peerMarks('a', 'b'), { delivered: m2.message.mid, read: m2.message.mid })
+      t.equal(await store.purgeBefore(m2.message.ts), 1, 'm1 purged')
+      t.same(await store.peerMarks('a', 'b'), { delivered: m2.message.mid, read: m2.message.mid }, 'm2 still stored and read')
+      t.equal(await store.purgeBefore(m3.message.ts), 1, 'm2 purged')
+      t.same(await store.peerMarks('a', 'b'), { delivered: '0', read: '0' }, 'the read ones are gone; m3 is neither')
+      const row = (await allConversations(store, 'a')).find((c) => c.peer === 'b')
+      t.same({ delivered: row?.peerDelivered, read: row?.peerRead }, { delivered: '0', read: '0' }, 'the list agrees')
+      t.ok(BigInt(m1.message.mid) < BigInt(m2.message.mid))
+    })
+
     t.test('sentSince and sentHeadMid: what a user sent, for carbons', async (t) => {
       const store = await open(t)
       t.equal(await store.sentHeadMid('a'), '0')
