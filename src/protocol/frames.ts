@@ -1,7 +1,7 @@
 // The one place server frames are built and serialised. Every builder here writes a frame's
 // fields in the order of the ServerFrame schema (the six seed fields first), and callers only
 // add the optional ones after them in that order, so JSON.stringify gives the bytes seed
-// clients have always seen (test/protocol/frames.test.ts holds every builder to it).
+// clients have always seen (test/ws/frame-bytes.test.ts holds every frame of a session to it).
 // JSON.stringify, not a serializer compiled from the schema: it writes the frame into one flat
 // string, where fast-json-stringify's concatenations left about 1.5 KB of garbage per message
 // (an ack and a push) for the young generation, whose collections are the open loop's tail

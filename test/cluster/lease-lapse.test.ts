@@ -12,7 +12,8 @@ import { twoNodesOnRedis } from './two-nodes.js'
 
 type Node = Awaited<ReturnType<typeof startApp>>
 
-const start = twoNodesOnRedis()
+// A lease of ten minutes: the nodes' own heartbeat and reconcile timers (a third of it) stay out of the way.
+const start = twoNodesOnRedis({ presenceLeaseMs: 600_000 })
 
 const online = async (node: Node): Promise<string[]> => ((await (await fetch(`${node.url}/admin/online`)).json()) as { uids: string[] }).uids
 
