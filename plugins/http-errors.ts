@@ -45,8 +45,14 @@ function declare<Args extends unknown[] = []>(
 const RETRY_LATER = { 'retry-after': '5' }
 
 // plugins/admin-auth.ts: admin routes and /metrics.
-export const AdminTokenRequired = declare('DUET_ADMIN_TOKEN_REQUIRED', 401, 'missing or invalid admin token: send Authorization: Bearer <ADMIN_TOKEN>')
-export const AdminLoopbackOnly = declare('DUET_ADMIN_LOOPBACK_ONLY', 401, 'admin routes answer direct loopback clients only while ADMIN_TOKEN is unset')
+// A 401 names the scheme it wants (RFC 9110 §11.6.1): the admin's bearer token.
+const ADMIN_CHALLENGE = { 'www-authenticate': 'Bearer realm="duet admin"' }
+export const AdminTokenRequired = declare('DUET_ADMIN_TOKEN_REQUIRED', 401, 'missing or invalid admin token: send Authorization: Bearer <ADMIN_TOKEN>', {
+  headers: ADMIN_CHALLENGE,
+})
+export const AdminLoopbackOnly = declare('DUET_ADMIN_LOOPBACK_ONLY', 401, 'admin routes answer direct loopback clients only while ADMIN_TOKEN is unset', {
+  headers: ADMIN_CHALLENGE,
+})
 
 // plugins/user-auth.ts: the user routes with auth on.
 export const UserTokenMissing = declare('DUET_USER_TOKEN_MISSING', 401, 'send Authorization: Bearer <JWT>', {

@@ -20,9 +20,9 @@ t.test('the admin and user guards', async (t) => {
   const { url } = await startApp(t, { adminToken: ADMIN_TOKEN, jwtSecret: TEST_SECRET })
   const unauthorized = { statusCode: 401, error: 'Unauthorized' }
   for (const path of ['/admin/online', '/metrics']) {
-    t.same(await answer(await fetch(url + path)), [
+    t.same(await answer(await fetch(url + path), ['www-authenticate']), [
       401,
-      {},
+      { 'www-authenticate': 'Bearer realm="duet admin"' },
       { ...unauthorized, message: 'missing or invalid admin token: send Authorization: Bearer <ADMIN_TOKEN>', code: 'DUET_ADMIN_TOKEN_REQUIRED' },
     ])
   }
@@ -47,9 +47,9 @@ t.test('the admin and user guards', async (t) => {
 
 t.test('admin routes without ADMIN_TOKEN refuse a relayed request', async (t) => {
   const { url } = await startApp(t)
-  t.same(await answer(await fetch(`${url}/admin/sessions`, { headers: { 'x-forwarded-for': '203.0.113.7' } })), [
+  t.same(await answer(await fetch(`${url}/admin/sessions`, { headers: { 'x-forwarded-for': '203.0.113.7' } }), ['www-authenticate']), [
     401,
-    {},
+    { 'www-authenticate': 'Bearer realm="duet admin"' },
     {
       statusCode: 401,
       error: 'Unauthorized',
