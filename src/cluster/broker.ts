@@ -6,9 +6,11 @@ export type ClusterEvent =
   /**
    * Push a stored message to `to`'s connections on the receiving node. `storedDelivered` is
    * the delivered flag it was stored with: the receiving node corrects it to what happened
-   * there (absent from an older node: taken as true).
+   * there (absent from an older node: taken as true). `origin`: the node that stored it (absent
+   * from an older node). `forwarded`: sent on by a node that found `to` gone from it to another
+   * one during the write (pipeline.ts fromNode); never forwarded again.
    */
-  | { kind: 'deliver'; to: string; message: StoredMessage; storedDelivered?: boolean }
+  | { kind: 'deliver'; to: string; message: StoredMessage; storedDelivered?: boolean; origin?: string; forwarded?: boolean }
   /** Close one session on the receiving node (replaced by a newer bind, kicked by an admin, or its user erased). */
   | { kind: 'close'; sessionId: string; reason: 'replaced' | 'kicked' | 'erased' }
   /** From the broker itself: the subscription was down and is back; events may have been missed. */

@@ -250,13 +250,22 @@ export class MessagePipeline {
     write.catch((err: unknown) => this.options.logger.error({ err, uid: to, mid }, 'setDelivered failed'))
   }
 
-  /** Asks every other node the recipient is on to push the message; true when there was one. */
-  private publishElsewhere(to: string, message: StoredMessage, entries: Sessions, storedDelivered: boolean): boolean {
+  /**
+   * Asks every other node the recipient is on to push the message; true when there was one.
+   * `forwardedFrom` is the origin of a message this node forwards (fromNode): the origin has
+   * pushed it to the recipient's connections there itself.
+   */
+  private publishElsewhere(to: string, message: StoredMessage, entries: Sessions, storedDelivered: boolean, forwardedFrom?: string): boolean {
+    const { nodeId } = this.options
     let nodes: Set<string> | undefined
-    for (const entry of entries) if (entry.node !== this.options.nodeId) (nodes ??= new Set()).add(entry.node)
+    for (const entry of entries) if (entry.node !== nodeId && entry.node !== forwardedFrom) (nodes ??= new Set()).add(entry.node)
     if (nodes === undefined) return false
+    const event: ClusterEvent =
+      forwardedFrom === undefined
+        ? { kind: 'deliver', to, message, storedDelivered, origin: nodeId }
+        : { kind: 'deliver', to, message, storedDelivered, origin: forwardedFrom, forwarded: true }
     for (const node of nodes) {
-      this.options.broker.publish(node, { kind: 'deliver', to, message, storedDelivered }).then(
+      this.options.broker.publish(node, event).then(
         (heard) => {
           if (!heard) this.undeliver(to, message, node, undefined)
         },
@@ -304,12 +313,41 @@ export class MessagePipeline {
    * the next bind must not.
    */
   fromNode(event: Extract<ClusterEvent, { kind: 'deliver' }>): void {
-    const { to, message, storedDelivered = true } = event
+    const { to, message, storedDelivered = true, origin, forwarded = false } = event
     const pushed = this.push(to, message)
+    // Stored as going to a connection here that is gone: the recipient may have bound on a
+    // third node during the write, after the sender's node looked. Once, that node is asked.
+    if (!pushed && storedDelivered && !forwarded) {
+      this.forward(to, message, origin ?? this.options.nodeId)
+      return
+    }
     if (pushed !== storedDelivered) this.setDelivered(to, message.mid, pushed)
     // The sender's node wrote no event (presence showed the recipient here); they have left.
     if (!pushed && storedDelivered) this.missed(to, message)
     if (pushed && !message.read) this.readOnArrival(to, message.from, message.mid)
+  }
+
+  /**
+   * Sends a message on to the other nodes presence now places its recipient on, still marked
+   * delivered: the node that pushes it leaves the flag, one that cannot sets it back (as does
+   * this one when no other node has the recipient, or none heard), and the message waits for
+   * the next bind. It may reach the recipient after a later message of the same sender, which
+   * went to the new node directly.
+   */
+  private forward(to: string, message: StoredMessage, origin: string): void {
+    const notDelivered = (): void => {
+      this.setDelivered(to, message.mid, false)
+      this.missed(to, message)
+    }
+    Promise.resolve(this.presenceOf(to)).then(
+      (entries) => {
+        if (!this.publishElsewhere(to, message, entries, true, origin)) notDelivered()
+      },
+      (err: unknown) => {
+        this.options.logger.warn({ err, to, mid: message.mid }, 'presence unavailable: message kept for the next bind')
+        notDelivered()
+      },
+    )
   }
 
   /**

@@ -1,16 +1,21 @@
-// Two nodes in this process, on the machine's Redis (a key prefix of their own) and
+// Two nodes (and three) in this process, on the machine's Redis (a key prefix of their own) and
 // PostgreSQL (a schema of their own): a recipient on the other node who leaves while a
 // message to them is being stored still gets it at the next bind; a sender's messages keep
 // their order when presence lookups (before the write, or before the push) answer out of
 // order; a message stored unread while its recipient joined on the other node arrives read;
-// one stored as not pushed while its recipient bound on the other node is pushed there once.
+// one stored as not pushed while its recipient bound on the other node is pushed there once;
+// and, with a third node, a recipient who moves from the second to it during the write gets
+// the message there live.
 import t from 'tap'
+import { within } from '../helpers/eventually.js'
 import { answered, gateCall } from '../helpers/gate.js'
 import { TestClient } from '../helpers/ws-client.js'
 import { twoNodesOnRedis } from './two-nodes.js'
 
 /** Nodes a and b, closed when `t` ends. */
 const twoNodes = twoNodesOnRedis()
+/** Nodes a, b and c, on a prefix and schema of their own. */
+const threeNodes = twoNodesOnRedis({}, ['a', 'b', 'c'])
 
 t.test('a recipient who leaves the other node during the write gets the message at the next bind', async (t) => {
   const [a, b] = await twoNodes(t)
@@ -64,6 +69,35 @@ t.test("a sender's messages are stored in the order sent when presence answers o
   t.match(await dave.nextCode(200), { msg: 'first', mid: one.mid })
   t.match(await dave.nextCode(200), { msg: 'second', mid: two.mid })
   await Promise.all([carol.close(), dave.close()])
+})
+
+t.test('a recipient who moves from the other node to a third during the write gets the message live there', async (t) => {
+  const [a, b, c] = await threeNodes(t)
+  const alice = await TestClient.bound(a.wsUrl, 'alice')
+  const old = await TestClient.bound(b.wsUrl, 'bob')
+  // a has looked bob up (on b) and holds the write; bob binds on c meanwhile, which closes b's connection.
+  const write = gateCall(a.app.store, 'append')
+  const ack = alice.request({ type: 'send', touid: 'bob', msg: 'while moving' })
+  await write.entered
+  const replaced = old.nextCode(409)
+  const bob = await TestClient.bound(c.wsUrl, 'bob')
+  await replaced
+  t.equal((await old.closed).code, 4009)
+  write.release()
+  const { mid } = await ack
+  // b finds no bob and asks c, where bob is now: pushed live, not kept for the next bind.
+  t.match(await within(bob.nextCode(200), 5000, 'the push on c'), { msg: 'while moving', mid, offline: undefined }, 'live on c')
+  const conversations = (await (await fetch(`${c.url}/users/bob/conversations`)).json()) as { conversations: Array<{ peer: string; unread: number }> }
+  t.match(conversations.conversations, [{ peer: 'alice', unread: 1 }])
+  await bob.close()
+  const again = await TestClient.bound(a.wsUrl, 'bob')
+  t.match(await again.request({ type: 'exit' }), { code: 203 })
+  t.same(
+    again.frames.filter((f) => f.code === 200),
+    [],
+    'marked delivered: not pushed again at the next bind',
+  )
+  await Promise.all([again.close(), alice.close()])
 })
 
 t.test("a sender's messages reach another node in order when the later one's lookup answers first", async (t) => {

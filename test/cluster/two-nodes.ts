@@ -1,4 +1,4 @@
-// Nodes a and b in this process, on the machine's Redis (a key prefix of their own) and
+// Nodes a and b (or more) in this process, on the machine's Redis (a key prefix of their own) and
 // PostgreSQL (a schema of their own), both dropped when the test file ends.
 import t from 'tap'
 import type { Config } from '../../src/config/schema.js'
@@ -8,8 +8,11 @@ import { deleteKeys, freshPrefix, REDIS_URL } from './redis-helpers.js'
 
 type Teardown = Parameters<typeof startApp>[0]
 
-/** A way to start nodes a and b with `config` on top; each pair is closed when its test ends. */
-export function twoNodesOnRedis(config: Partial<Config> = {}): (t: Teardown) => Promise<Awaited<ReturnType<typeof startApp>>[]> {
+/** A way to start nodes a and b (or the nodes named) with `config` on top; each set is closed when its test ends. */
+export function twoNodesOnRedis(
+  config: Partial<Config> = {},
+  nodeIds: readonly string[] = ['a', 'b'],
+): (t: Teardown) => Promise<Awaited<ReturnType<typeof startApp>>[]> {
   const prefix = freshPrefix()
   const schema = freshSchema()
   t.teardown(async () => {
@@ -17,5 +20,5 @@ export function twoNodesOnRedis(config: Partial<Config> = {}): (t: Teardown) => 
     await dropSchema(schema)
   })
   return (test) =>
-    Promise.all(['a', 'b'].map((nodeId) => startApp(test, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId, ...config })))
+    Promise.all(nodeIds.map((nodeId) => startApp(test, { storeUrl: `${PG_URL}?schema=${schema}`, redisUrl: REDIS_URL, redisPrefix: prefix, nodeId, ...config })))
 }
