@@ -71,9 +71,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     // option is typed for every request generic, so its reply is taken as the plain one.
     frameworkErrors: (error, _request, reply) => void (reply as FastifyReply).send(error),
     // REST ids are refused like WS ones when they could not be stored as sent (schemas.ts).
-    // unicode: false: maxLength counts UTF-16 units, as TypeBox does for WebSocket frames, so an id has
-    // one limit everywhere (128 units: a uid of 100 emoji is refused on both).
-    ajv: { customOptions: { unicode: false, formats: { [STORABLE_TEXT]: isStorableText } } },
+    ajv: { customOptions: { formats: { [STORABLE_TEXT]: isStorableText } } },
   }).withTypeProvider<TypeBoxTypeProvider>()
   if (insecure.length > 0) {
     app.log.error(
