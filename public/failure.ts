@@ -1,7 +1,7 @@
 // Why a send failed, in words a user can act on, and the one server limit the page must know
 // before it sends: MAX_MESSAGE_LENGTH. No route tells it yet, so the page assumes the default
 // and learns the server's value from the first 413, whose text names it.
-import { CLIENT_CLOSED, Code, type DuetError } from '../src/client/index.js'
+import { CLIENT_CLOSED, Close, Code, type DuetError } from '../src/client/index.js'
 
 /** The server's MAX_MESSAGE_LENGTH as far as the page knows (its default until a 413 says otherwise). */
 export const limits = { maxMessageLength: 4096 }
@@ -37,6 +37,9 @@ export function sendFailure(error: DuetError, replaced: boolean): Failure {
       return replaced
         ? { reason: 'this uid is now open in another tab', retry: true }
         : { reason: 'the connection closed before the server answered', retry: true }
+    case Close.POLICY_VIOLATION:
+    case Close.ERASED:
+      return { reason: `the server closed this connection for good (${error.code})`, retry: false }
     default:
       return { reason: `${error.message} (${error.code})`, retry: true }
   }

@@ -18,6 +18,8 @@ import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js
 
 /** Codes after which reconnecting would only repeat the failure or fight another tab. */
 const FATAL_CODES: ReadonlySet<number> = new Set([Code.AUTH_FAILED, Code.REPLACED])
+/** A refused bind is final, as the same bind would be refused again, unless it is one of these. */
+const BIND_RETRY_CODES: ReadonlySet<number> = new Set([Code.RATE_LIMITED, Code.INTERNAL, Code.SHUTTING_DOWN])
 /** Close codes that mean: do not come back (replaced, abuse, the user erased). */
 const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([Close.REPLACED, Close.POLICY_VIOLATION, Close.ERASED])
 /** How many mids the duplicate filter remembers. */
@@ -247,7 +249,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   private bindAnswered(frame: ServerFrame): void {
     if (frame.error) {
       const error = DuetError.fromFrame(frame)
-      if (FATAL_CODES.has(frame.code)) this.stop(error)
+      if (!BIND_RETRY_CODES.has(frame.code)) this.stop(error)
       else {
         // 500, 503, 429: the bind was not done; try again after a delay.
         this.emit('error', error)
@@ -257,16 +259,22 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     }
     const info: BoundInfo = { uid: frame.uid, mid: frame.mid ?? '0', reset: frame.reset === true, features: this.signals.bound(frame) }
     if (typeof frame.maxMessageLength === 'number' && frame.maxMessageLength > 0) info.maxMessageLength = frame.maxMessageLength
-    if (info.reset) this.seen.clear()
+    if (info.reset) {
+      // The store is not the one our state came from: its mids start over.
+      this.seen.clear()
+      this.signals.reset()
+    }
     // Only adopt the server's head when we have no position, or ours is unknown to it:
     // otherwise a drop during the replay that follows would skip the rest of it.
     if (info.reset || this.position === undefined) this.position = info.mid
     this.attempt = 0
-    this.setState('bound')
+    // The waiting frames go out before anyone hears of the bind: a send made in a `state`
+    // listener must come after them, once.
     if (this.openPeer !== null && this.pending.onlySends()) {
       this.transmit({ type: 'join', touid: this.openPeer, ref: this.nextRef() })
     }
     for (const frame of this.pending.frames()) this.transmit(frame)
+    this.setState('bound')
     this.signals.rewatch()
     this.emit('bound', info)
     this.connected?.resolve(info)
@@ -284,7 +292,8 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     this.signals.typing.clear()
     if (this.stopped) return
     if (FINAL_CLOSE_CODES.has(code)) {
-      this.stop(new DuetError(CLIENT_CLOSED, `connection closed for good (${code} ${reason})`))
+      // The close code is the error's code: pending requests reject with it and `error` fires.
+      this.stop(new DuetError(code, `connection closed for good (${code} ${reason})`))
       return
     }
     if (this.backoff === false) {

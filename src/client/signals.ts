@@ -44,6 +44,11 @@ export class Signals {
     return [...this.accepted]
   }
 
+  /** A bind answered `reset`: the marks were of mids the store no longer has. */
+  reset(): void {
+    this.marks.clear()
+  }
+
   /** After the bind's own frames: watch again what was watched. */
   rewatch(): void {
     if (this.accepted.has('presence')) for (const peer of this.watched) this.host.transmit({ type: 'watch', touid: peer })

@@ -1,7 +1,9 @@
 // Client behaviour under timings a real server shows rarely, against a scripted socket:
-// resend with the same ref, duplicate replays, reconnect backoff, final failures.
+// resend with the same ref, duplicate replays, reconnect backoff, final failures, the order of
+// a send made as the state turns bound, receipt marks after a reset.
 import t from 'tap'
 import { backoffDelay, DEFAULT_BACKOFF, DuetClient, DuetError, type ChatMessage } from '../../src/client/index.js'
+import { within } from '../helpers/eventually.js'
 import { FakeSocket } from './fake-socket.js'
 
 const fast = { initialDelayMs: 1, maxDelayMs: 5 }
@@ -95,16 +97,86 @@ t.test('send errors reject with the code; close rejects what is left', async (t)
   t.equal(client.state, 'closed')
 })
 
-t.test('close 4003 (the user was erased) is final: no reconnect', async (t) => {
-  const { client, socket } = await boundClient()
-  const unanswered = client.send('alice', 'never acked')
+for (const [code, reason] of [
+  [4003, 'user erased by an administrator'],
+  [1008, 'rate limit exceeded'],
+] as const) {
+  t.test(`close ${code} is final: no reconnect; pending requests reject with the code and error fires`, async (t) => {
+    const { client, socket } = await boundClient()
+    const errors: DuetError[] = []
+    client.on('error', (e) => errors.push(e))
+    const unanswered = client.send('alice', 'never acked')
+    const before = FakeSocket.instances.length
+    const closed = client.once('state')
+    socket.close(code, reason)
+    t.equal(await closed, 'closed')
+    await t.rejects(unanswered, { code, message: new RegExp(`closed for good \\(${code}`) }, 'what was pending rejects, saying why')
+    t.same(errors.map((e) => e.code), [code], 'error fires once')
+    await new Promise(setImmediate)
+    t.equal(FakeSocket.instances.length, before, 'no new socket')
+  })
+}
+
+t.test('a bind refused as malformed (400) is final: connect rejects, no reconnect', async (t) => {
+  const created = FakeSocket.next()
+  const client = new DuetClient({ url: 'ws://test/ws', uid: 'u'.repeat(129), WebSocket: FakeSocket, reconnect: fast })
+  const connecting = client.connect()
+  const socket = await created
+  socket.open()
+  const [bind] = await socket.sentCount(1)
   const before = FakeSocket.instances.length
-  const closed = client.once('state')
-  socket.close(4003, 'user erased by an administrator')
-  t.equal(await closed, 'closed')
-  await t.rejects(unanswered, { code: 0, message: /closed for good \(4003/ }, 'what was pending rejects, saying why')
+  socket.push({ type: 'bind', error: true, code: 400, msg: 'uid: must be at most 128 characters', ref: bind!.ref })
+  await t.rejects(within(connecting, 5000, 'connect'), { code: 400 })
+  t.equal(client.state, 'closed')
   await new Promise(setImmediate)
   t.equal(FakeSocket.instances.length, before, 'no new socket')
+})
+
+t.test('a send made when the state turns bound goes after the frames that waited, once', async (t) => {
+  const { client, socket } = await boundClient()
+  const reconnected = FakeSocket.next()
+  socket.drop()
+  const second = await reconnected
+  const waiting = [client.send('alice', 'm1'), client.send('alice', 'm2')]
+  let later: Promise<string> | undefined
+  client.on('state', (state) => {
+    if (state === 'bound' && later === undefined) later = client.send('alice', 'm3')
+  })
+  second.open()
+  const [bind] = await second.sentCount(1)
+  second.push({ type: 'bind', code: 201, uid: 'bob', mid: '10', ref: bind!.ref })
+  const sent = await second.sentCount(4)
+  t.same(
+    sent.slice(1).map((f) => f.msg),
+    ['m1', 'm2', 'm3'],
+  )
+  for (const frame of sent.slice(1)) second.push({ type: 'send', code: 204, uid: 'bob', touid: 'alice', mid: String(20 + sent.indexOf(frame)), ts: 1, ref: frame.ref })
+  t.same(await Promise.all([...waiting, later!]), ['21', '22', '23'])
+  t.equal(second.sent.length, 4, 'm3 went out once')
+  client.close()
+})
+
+t.test('reset: receipt marks start over with the store', async (t) => {
+  const created = FakeSocket.next()
+  const client = new DuetClient({ url: 'ws://test/ws', uid: 'bob', WebSocket: FakeSocket, reconnect: fast, features: ['receipts'] })
+  const connected = client.connect()
+  const socket = await created
+  socket.open()
+  const [bind] = await socket.sentCount(1)
+  socket.push({ type: 'bind', code: 201, uid: 'bob', mid: '10', ref: bind!.ref, features: ['receipts'] })
+  await connected
+  const receipts: string[] = []
+  client.on('receipt', (r) => receipts.push(`${r.status} ${r.mid}`))
+  socket.push({ type: 'receipt', code: 205, msg: 'delivered', uid: 'alice', touid: 'bob', mid: '6' })
+  const reconnected = FakeSocket.next()
+  socket.drop()
+  const second = await reconnected
+  second.open()
+  const [rebind] = await second.sentCount(1)
+  second.push({ type: 'bind', code: 201, uid: 'bob', mid: '0', reset: true, ref: rebind!.ref, features: ['receipts'] })
+  second.push({ type: 'receipt', code: 205, msg: 'delivered', uid: 'alice', touid: 'bob', mid: '3' })
+  t.same(receipts, ['delivered 6', 'delivered 3'], 'a mark below the old one is news after a reset')
+  client.close()
 })
 
 t.test('409 (replaced) and 406 (auth) are final: no reconnect', async (t) => {
