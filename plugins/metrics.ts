@@ -14,8 +14,11 @@ declare module 'fastify' {
   }
 }
 
-/** Frame types as labels: the client chooses `type`, so anything else is folded into one value. */
-const KNOWN_TYPES = new Set(['bind', 'send', 'join', 'exit', ''])
+/**
+ * Frame types as labels: the protocol's client frames, the server's signal frames and "" (an
+ * unreadable frame). The client chooses `type`, so anything else is folded into one value.
+ */
+const KNOWN_TYPES = new Set(['bind', 'send', 'join', 'exit', 'typing', 'watch', 'unwatch', 'receipt', 'presence', ''])
 const typeLabel = (type: string): string => (KNOWN_TYPES.has(type) ? type : 'other')
 
 /** Latency buckets in seconds, from sub-millisecond group commits to a stalled store. */

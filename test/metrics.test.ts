@@ -78,6 +78,26 @@ t.test('traffic shows up in the counters and histograms', async (t) => {
   await t.resolves(scrape())
 })
 
+t.test('the signals have labels of their own, not other', async (t) => {
+  const { url, wsUrl } = await startApp(t, { adminToken: ADMIN_TOKEN })
+  const features = ['receipts', 'typing', 'presence']
+  const alice = await TestClient.bound(wsUrl, 'alice', { features })
+  const bob = await TestClient.bound(wsUrl, 'bob', { features })
+  t.equal((await alice.request({ type: 'watch', touid: 'bob' })).code, 207)
+  alice.send({ type: 'typing', touid: 'bob' })
+  await bob.nextCode(206)
+  await alice.request({ type: 'send', touid: 'bob', msg: 'hi' })
+  await alice.nextCode(205)
+  t.equal((await alice.request({ type: 'unwatch', touid: 'bob' })).code, 208)
+  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text()
+  for (const type of ['typing', 'watch', 'unwatch']) t.equal(sample(text, `duet_frames_in_total{type="${type}"}`), 1, `in: ${type}`)
+  t.equal(sample(text, 'duet_frames_out_total{type="typing",code="206"}'), 1)
+  t.equal(sample(text, 'duet_frames_out_total{type="presence",code="207"}'), 1)
+  t.equal(sample(text, 'duet_frames_out_total{type="receipt",code="205"}'), 1)
+  t.notMatch(text, /duet_frames_(in|out)_total\{type="other"/, 'nothing folded')
+  await Promise.all([alice.close(), bob.close()])
+})
+
 t.test('two apps in one process keep separate counters', async (t) => {
   const one = await startApp(t, { adminToken: ADMIN_TOKEN })
   const two = await startApp(t, { adminToken: ADMIN_TOKEN })
