@@ -74,7 +74,8 @@ const SERVER_SUCCESS: Array<{ name: string; code: number; type: string; summary:
     example: frame({ type: 'receipt', code: 205, msg: 'delivered', uid: 'bob', touid: 'alice', mid: '42' }),
   },
   {
-    name: 'typing',
+    // Not `typing`: that name is the client's frame (the messages share one namespace).
+    name: 'peerTyping',
     code: Code.TYPING,
     type: 'typing',
     summary: '(feature `typing`) `uid` is typing to you; at most one per second per pair.',
@@ -197,7 +198,7 @@ export function buildAsyncApi(): Json {
     summary:
       'Opt-in signals, only to connections whose bind asked for the feature: receipts (205), typing (206), presence changes (207); ' +
       'with `carbons`, your own messages sent from your other connections (200 with `uid` = you).',
-    messages: ['receipt', 'typing', 'presence', 'message'].map((m) => ref(`#/channels/chat/messages/${m}`)),
+    messages: ['receipt', 'peerTyping', 'presence', 'message'].map((m) => ref(`#/channels/chat/messages/${m}`)),
   }
   operations.notify = {
     action: 'send',
