@@ -76,6 +76,9 @@ export class BacklogSender {
   ): Promise<boolean> {
     for (let after: string | undefined; ; ) {
       const all = await page(after)
+      // Between pages, a shutdown (or the connection's end) stops the replay: what is left
+      // stays undelivered for the next bind, and the other clients' goodbyes need not wait.
+      if (session.closed || this.options.stopping()) return false
       const messages = cap === undefined ? all : all.filter((m) => BigInt(m.mid) <= cap)
       if (!(await this.write(session, messages, sent))) return false
       if (messages.length === 0) return true

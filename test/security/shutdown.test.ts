@@ -1,10 +1,14 @@
 // SIGTERM during traffic: the server stops accepting, answers what is in flight, sends
 // 503 and closes 1001, closes the store and exits 0 in bounded time; after a restart on
-// the same SQLite file every message that was acked (204) is there.
+// the same SQLite file every message that was acked (204) is there. A shutdown stops a bind's
+// replay between pages.
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { startApp } from '../helpers/app.js'
+import { eventually } from '../helpers/eventually.js'
+import { gateCall } from '../helpers/gate.js'
 import { startServer } from '../helpers/server-process.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
 import { upgradeStatus } from '../helpers/upgrade.js'
@@ -91,4 +95,25 @@ t.test('SIGTERM during traffic loses no acked message', async (t) => {
   }
   second.child.kill('SIGTERM')
   t.match(await second.exited, { code: 0 })
+})
+
+t.test('a shutdown stops a bind replay between pages: the rest stays for the next bind', async (t) => {
+  const { app, wsUrl } = await startApp(t, { rateLimit: 0 })
+  const alice = await TestClient.bound(wsUrl, 'alice')
+  // Four pages of offline messages for bob (REPLAY_PAGE is 500).
+  for (let i = 0; i < 2000; i += 200) await Promise.all(Array.from({ length: 200 }, (_, j) => alice.request({ type: 'send', touid: 'bob', msg: `m${i + j}` })))
+  const secondPage = gateCall(app.store, 'undelivered', 2)
+  const bob = await TestClient.bound(wsUrl, 'bob')
+  await secondPage.entered
+  const closing = app.close()
+  await eventually(() => app.hub.registry.closing, 'the shutdown to begin')
+  secondPage.release()
+  await closing
+  t.equal((await bob.closed).code, 1001, 'closed as the server goes away')
+  const replayed = [...bob.frames, ...alice.frames].filter((f) => f.code === 200)
+  t.equal(replayed.length, 500, `the first page only (${replayed.length})`)
+  t.ok(
+    bob.frames.some((f) => f.code === 503),
+    'and the goodbye',
+  )
 })
