@@ -70,6 +70,10 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     // maxParamLength) go through the error handler like every other error (ErrorResponse). The
     // option is typed for every request generic, so its reply is taken as the plain one.
     frameworkErrors: (error, _request, reply) => void (reply as FastifyReply).send(error),
+    // A shutdown serves what is in flight while the WebSockets say goodbye (the preClose
+    // hooks), then cuts what is still open: a client reading an export slowly must not keep
+    // the store from closing cleanly (an unclean close makes the next start push again).
+    forceCloseConnections: true,
     // REST ids are refused like WS ones when they could not be stored as sent (schemas.ts).
     ajv: { customOptions: { formats: { [STORABLE_TEXT]: isStorableText } } },
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -1,13 +1,14 @@
 // SIGTERM during traffic: the server stops accepting, answers what is in flight, sends
 // 503 and closes 1001, closes the store and exits 0 in bounded time; after a restart on
 // the same SQLite file every message that was acked (204) is there. A shutdown stops a bind's
-// replay between pages.
+// replay between pages, and cuts an export a client reads too slowly.
 import { mkdtemp, rm } from 'node:fs/promises'
+import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { startApp } from '../helpers/app.js'
-import { eventually } from '../helpers/eventually.js'
+import { eventually, within } from '../helpers/eventually.js'
 import { gateCall } from '../helpers/gate.js'
 import { startServer } from '../helpers/server-process.js'
 import { TestClient, type Frame } from '../helpers/ws-client.js'
@@ -116,4 +117,24 @@ t.test('a shutdown stops a bind replay between pages: the rest stays for the nex
     bob.frames.some((f) => f.code === 503),
     'and the goodbye',
   )
+})
+
+t.test('a client reading an export slowly does not hold the shutdown: its response is cut', async (t) => {
+  const { app, url, wsUrl } = await startApp(t, { rateLimit: 0 })
+  const alice = await TestClient.bound(wsUrl, 'alice')
+  // More than the socket buffers hold: about 8 MB of NDJSON.
+  const text = 'x'.repeat(2000)
+  for (let i = 0; i < 4000; i += 200) await Promise.all(Array.from({ length: 200 }, () => alice.request({ type: 'send', touid: 'bob', msg: text })))
+  await alice.close()
+  const response = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${url}/users/bob/export`, resolve).once('error', reject))
+  t.equal(response.statusCode, 200)
+  response.pause() // and never read
+  const ended = new Promise<boolean>((resolve) => {
+    response.once('end', () => resolve(true))
+    response.once('error', () => resolve(false))
+    response.once('aborted', () => resolve(false))
+  })
+  await within(app.close(), 8000, 'the shutdown')
+  response.resume()
+  t.equal(await ended, false, 'the export was cut, not finished')
 })
