@@ -10,10 +10,12 @@ export default fp(
     const days = app.config.retentionDays
     if (days === undefined) return
     let running: Promise<void> | undefined
+    // A shutdown stops a purge between chunks instead of waiting for all of it.
+    const shutdown = new AbortController()
     const purge = (): void => {
       if (running) return
       running = app.store
-        .purgeBefore(Date.now() - days * DAY_MS)
+        .purgeBefore(Date.now() - days * DAY_MS, shutdown.signal)
         .then((removed) => {
           if (removed > 0) app.log.info({ removed, retentionDays: days }, 'purged old messages')
         })
@@ -25,6 +27,7 @@ export default fp(
     app.addHook('onReady', async () => purge())
     app.addHook('preClose', async () => {
       clearInterval(timer)
+      shutdown.abort()
       await running
     })
   },

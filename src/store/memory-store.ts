@@ -231,6 +231,7 @@ export class MemoryMessageStore implements MessageStore {
     return erased
   }
 
+  /** One pass with no await: there is nothing between chunks to stop at. */
   async purgeBefore(ts: number): Promise<number> {
     let removed = 0
     const keep = (seq: number): boolean => this.columns.ts(seq - 1) >= ts

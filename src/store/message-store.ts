@@ -145,8 +145,12 @@ export interface MessageStore {
    */
   eraseUser(uid: string): Promise<number>
 
-  /** Deletes messages stored before `ts` (ms since epoch) and their webhook events; resolves with how many messages went. */
-  purgeBefore(ts: number): Promise<number>
+  /**
+   * Deletes messages stored before `ts` (ms since epoch) and their webhook events; resolves with
+   * how many messages went. Once `signal` is aborted (a shutdown), it stops between chunks:
+   * what is left goes at the next purge.
+   */
+  purgeBefore(ts: number, signal?: AbortSignal): Promise<number>
 
   /** Rejects when the store cannot serve: for /readyz. */
   ping(): Promise<void>

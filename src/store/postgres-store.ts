@@ -173,13 +173,13 @@ export class PostgresMessageStore implements MessageStore {
     return erased
   }
 
-  async purgeBefore(ts: number): Promise<number> {
+  async purgeBefore(ts: number, signal?: AbortSignal): Promise<number> {
     // Chunks keep each transaction, and the row locks it holds, short.
     let removed = 0
     for (;;) {
       const changes = await this.deleteChunk({ ...this.sql.purgeChunk, values: [ts, PURGE_CHUNK] })
       removed += changes
-      if (changes < PURGE_CHUNK || this.closed) return removed
+      if (changes < PURGE_CHUNK || this.closed || signal?.aborted === true) return removed
     }
   }
 

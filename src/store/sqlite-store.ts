@@ -275,13 +275,13 @@ export class SqliteMessageStore implements MessageStore {
     return mids
   }
 
-  async purgeBefore(ts: number): Promise<number> {
+  async purgeBefore(ts: number, signal?: AbortSignal): Promise<number> {
     let removed = 0
     for (;;) {
       if (this.stopped) throw this.stopped
       const { changes } = this.sql.purgeChunk.run(ts, PURGE_CHUNK)
       removed += changes
-      if (this.closed) return removed
+      if (this.closed || signal?.aborted === true) return removed
       if (changes < PURGE_CHUNK) {
         if (removed > 0) this.sql.purgeMarks.run()
         return removed

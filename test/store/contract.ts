@@ -472,6 +472,18 @@ export function storeContract(name: string, make: MakeStore, destroy: DestroySto
       )
     })
 
+    t.test('purgeBefore stops between chunks once its signal is aborted; the next purge takes the rest', async (t) => {
+      const store = await open(t)
+      for (let i = 0; i < 2500; i += 500) await Promise.all(Array.from({ length: 500 }, () => store.append(msg('a', 'b'))))
+      const newest = await store.append(msg('a', 'b'))
+      while (Date.now() <= newest.message.ts) continue
+      const before = Date.now()
+      const first = await store.purgeBefore(before, AbortSignal.abort())
+      // The memory store purges in one pass, with nothing in between to stop at.
+      if (store.kind !== 'memory') t.equal(first, 1000, 'one chunk (PURGE_CHUNK), then it stopped')
+      t.equal(first + (await store.purgeBefore(before)), 2501, 'all of them, in two purges')
+    })
+
     t.test('purgeBefore deletes older messages only', async (t) => {
       const store = await open(t)
       const old = await store.append(msg('a', 'b', { ref: 'old' }))
