@@ -120,16 +120,20 @@ export class Binder {
 
     const { sent, complete } = await this.options.backlog.send(session, uid, reset ? undefined : frame.since, carbons)
     const held = session.takeHeld()
-    if (!complete) return
-    for (const live of held) {
+    if (!complete) {
+      // Held, they reached no one: they wait for the next bind, announced as offline ones are.
+      this.options.pipeline.heldAndCutOff(session, uid, held.filter((live) => live.message.to === uid && !sent.has(live.message.mid)))
+      return
+    }
+    for (const { message: live, data } of held) {
       if (sent.has(live.mid)) continue
       // A carbon of what this user sent from another connection: a copy, not a delivery to them.
       if (live.to !== uid) {
-        if (session.send(live.data)) this.options.metrics?.frameOut('send', Code.MESSAGE)
+        if (session.send(data)) this.options.metrics?.frameOut('send', Code.MESSAGE)
         continue
       }
       // Held, it was flagged as not pushed (MessagePipeline.push): now it is, so no later bind repeats it.
-      if (!session.send(live.data)) continue
+      if (!session.send(data)) continue
       this.options.metrics?.frameOut('send', Code.MESSAGE)
       this.options.pipeline.setDelivered(uid, live.mid, true)
       this.options.receipts.delivered(live.from, uid, live.mid)

@@ -244,6 +244,18 @@ export class MessagePipeline {
     this.options.offlineEvents?.missed(message)
   }
 
+  /**
+   * A bind's replay was cut off (its connection closed, or the server is stopping) with these
+   * live messages to `uid` held for after it: they were flagged not pushed when held, and get
+   * their webhook event now, as a message to an offline recipient does (missed() let them be
+   * while the replay might still carry them).
+   */
+  heldAndCutOff(session: Session, uid: string, held: ReadonlyArray<{ message: StoredMessage }>): void {
+    // Another live connection of uid got them as they came (MULTI_DEVICE): nothing was missed.
+    if (this.options.local.of(uid)?.some((other) => other !== session && !other.closed && other.held === null) === true) return
+    for (const { message } of held) this.options.offlineEvents?.missed(message)
+  }
+
   setDelivered(to: string, mid: string, delivered: boolean): void {
     const write = this.options.store.setDelivered(to, mid, delivered)
     this.options.marks.track(to, write)

@@ -2,6 +2,7 @@
 // driven by @fastify/websocket, a test double or a benchmark without change.
 import { randomUUID } from 'node:crypto'
 import type { FrameRateLimit } from '../limits/frame-rate-limit.js'
+import type { StoredMessage } from '../protocol/message.js'
 
 /** What the hub needs from a transport. */
 export interface Connection {
@@ -30,11 +31,8 @@ export interface SessionInfo {
 
 /** A live delivery held back while the bind replay is being sent, to keep mid order. */
 export interface HeldFrame {
-  mid: string
-  /** Sender and recipient (the recipient is another uid for a carbon), and whether it was stored read. */
-  from: string
-  to: string
-  read: boolean
+  /** Its recipient is another uid for a carbon. */
+  message: StoredMessage
   data: string
 }
 
@@ -173,9 +171,8 @@ export class Session {
   }
 
   /** A live message for this connection while its replay is under way: sent after it. */
-  hold(message: { mid: string; from: string; to: string; read: boolean }, data: string): void {
-    const { mid, from, to, read } = message
-    this.held!.push({ mid, from, to, read, data })
+  hold(message: StoredMessage, data: string): void {
+    this.held!.push({ message, data })
     this.retain(data)
   }
 

@@ -120,7 +120,7 @@ t.test('fan-out: nothing before the 201; a carbon for a session replaying its bi
   t.equal(fanOut.toLocal('alice', Feature.receipts, () => 'receipt'), 0)
   t.equal(fanOut.toLocal('alice', Feature.carbons, () => 'carbon', null, message), 0)
   t.same(frames, [], 'nothing sent while the bind is in flight')
-  t.match(session.takeHeld(), [{ mid: '7', from: 'alice', to: 'bob', data: 'carbon' }], 'the carbon waits for the replay')
+  t.match(session.takeHeld(), [{ message: { mid: '7', from: 'alice', to: 'bob' }, data: 'carbon' }], 'the carbon waits for the replay')
   session.signalsOn = true
   t.equal(fanOut.toLocal('alice', Feature.receipts, () => 'receipt'), 1)
   t.same(frames, ['receipt'])

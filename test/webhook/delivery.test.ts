@@ -3,15 +3,36 @@
 // none for a resend of a ref. Absence is shown without waiting: one request in flight at a
 // time (WEBHOOK_CONCURRENCY=1) and events go oldest first, so an event that should not exist
 // would reach the receiver before the later marker event the test awaits; and the outbox is
-// empty once the marker is sent.
+// empty once the marker is sent. A message held for a bind replay that is cut off gets its event.
 import t from 'tap'
 import { startApp } from '../helpers/app.js'
+import { eventually } from '../helpers/eventually.js'
+import { gateCall } from '../helpers/gate.js'
 import { STORE_KINDS, storeUrl } from '../helpers/stores.js'
 import { TestClient } from '../helpers/ws-client.js'
 import { send, serverSend, settled, TOKEN, webhookConfig, webhooks } from './common.js'
 import { eventOf, Receiver } from './receiver.js'
 
 for (const kind of STORE_KINDS) {
+  t.test(`${kind}: a message held for a bind replay that is then cut off gets its event`, async (t) => {
+    const receiver = await Receiver.start(t)
+    const { app, wsUrl } = await startApp(t, { ...webhookConfig(receiver), storeUrl: await storeUrl(t, kind) })
+    const alice = await TestClient.bound(wsUrl, 'alice')
+    t.teardown(() => alice.close())
+    await send(alice, 'bob', 'before the bind')
+    // bob's replay has read its page and waits: a live message now is held for after it.
+    const page = gateCall(app.store, 'undelivered', 1, 'answer')
+    const bob = await TestClient.bound(wsUrl, 'bob')
+    await page.entered
+    const held = await send(alice, 'bob', 'during the replay')
+    await bob.close() // the replay is cut off: the held message reached no one
+    page.release()
+    await eventually(() => receiver.requests.some((r) => eventOf(r).message.mid === held.mid), 'the held message\'s event')
+    const again = await TestClient.bound(wsUrl, 'bob')
+    t.teardown(() => again.close())
+    t.match(await again.next((f) => f.mid === held.mid), { code: 200, offline: true, msg: 'during the replay' }, 'and it comes with the next bind')
+  })
+
   t.test(`${kind}: one event per message for an offline recipient, none for a live one`, async (t) => {
     const receiver = await Receiver.start(t)
     const { url, wsUrl } = await startApp(t, { ...webhookConfig(receiver, { webhookConcurrency: 1 }), storeUrl: await storeUrl(t, kind) })
