@@ -251,8 +251,9 @@ export class MessagePipeline {
    * while the replay might still carry them).
    */
   heldAndCutOff(session: Session, uid: string, held: ReadonlyArray<{ message: StoredMessage }>): void {
-    // Another live connection of uid got them as they came (MULTI_DEVICE): nothing was missed.
-    if (this.options.local.of(uid)?.some((other) => other !== session && !other.closed && other.held === null) === true) return
+    // Another connection of uid got them as they came (MULTI_DEVICE), or its replay (a newer
+    // bind that replaced this one) carries them: nothing was missed.
+    if (this.options.local.of(uid)?.some((other) => other !== session && !other.closed) === true) return
     for (const { message } of held) this.options.offlineEvents?.missed(message)
   }
 
