@@ -331,6 +331,7 @@ export class MessagePipeline {
     // Stored as going to a connection here that is gone: the recipient may have bound on a
     // third node during the write, after the sender's node looked. Once, that node is asked.
     if (!pushed && storedDelivered && !forwarded) {
+      // An older node's event names no origin: only this node is left out.
       this.forward(to, message, origin ?? this.options.nodeId)
       return
     }

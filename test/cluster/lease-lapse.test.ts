@@ -17,7 +17,7 @@ const start = twoNodesOnRedis({ presenceLeaseMs: 600_000 })
 
 const online = async (node: Node): Promise<string[]> => ((await (await fetch(`${node.url}/admin/online`)).json()) as { uids: string[] }).uids
 
-/** Node `lapsed`'s lease runs out and `other` collects its sessions, then `lapsed` heartbeats. */
+/** Node `lapsed`'s lease runs out and `other`'s heartbeat collects its sessions (`lapsed` has not noticed yet). */
 async function lapse(t: Test, lapsed: Node, other: Node): Promise<void> {
   const redis = new Redis(REDIS_URL)
   t.teardown(() => redis.disconnect())
