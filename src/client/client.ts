@@ -3,7 +3,9 @@
 // the joined conversation, resends every unanswered request with its original `ref`
 // (the server dedupes sends by (uid, ref)), and drops messages it has already emitted.
 // With `features`, it also asks for receipts, typing, presence and carbons, re-watches the
-// watched peers after every re-bind, and throttles typing notices.
+// watched peers after every re-bind, and throttles typing notices. Its frames are paced below
+// the server's rate limit (outbox.ts), and a request that meets a silent server for
+// `answerTimeoutMs` ends the connection: a half-open link otherwise looks bound until TCP gives up.
 import { Close, Code } from '../protocol/codes.js'
 import type { BindFrame, ServerFrame } from '../protocol/schemas.js'
 import type { BoundInfo, ConnectionState, DuetClientEvents, DuetClientOptions } from './types.js'
@@ -15,6 +17,7 @@ import { midAfter, randomPrefix } from './mids.js'
 import { PendingRequests, type RequestFrame } from './requests.js'
 import { Signals, type SignalFrame } from './signals.js'
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js'
+import { DEFAULT_PACING, Outbox } from './outbox.js'
 
 /** Codes after which reconnecting would only repeat the failure or fight another tab. */
 const FATAL_CODES: ReadonlySet<number> = new Set([Code.AUTH_FAILED, Code.REPLACED])
@@ -26,6 +29,9 @@ const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([Close.REPLACED, Close.PO
 const SEEN_LIMIT = 10_000
 const TYPING_INTERVAL_MS = 3000
 const TYPING_TIMEOUT_MS = 5000
+const ANSWER_TIMEOUT_MS = 20_000
+/** The close code the client gives a connection it presumes dead (4000–4999: the application's). */
+const NO_ANSWER_CLOSE = 4000
 
 export class DuetClient extends Emitter<DuetClientEvents> {
   readonly uid: string
@@ -48,6 +54,12 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   /** The features asked for at every bind. */
   private readonly requested: Feature[]
   private readonly signals: Signals
+  private readonly outbox: Outbox
+  private readonly answerTimeoutMs: number | false
+  /** When the server last sent anything on this connection. */
+  private lastHeard = 0
+  private waitingSince = 0
+  private watchdog: ReturnType<typeof setTimeout> | undefined
 
   constructor(private readonly options: DuetClientOptions) {
     super()
@@ -62,10 +74,13 @@ export class DuetClient extends Emitter<DuetClientEvents> {
       uid: this.uid,
       bound: () => this.currentState === 'bound',
       transmit: (frame: SignalFrame) => this.transmit(frame),
+      offer: (frame: SignalFrame) => this.outbox.offer(JSON.stringify(frame)),
       emit: this.emit.bind(this),
     }
     this.requested = FEATURES.filter((name) => options.features?.includes(name))
     this.signals = new Signals(host, this.requested, options.typingIntervalMs ?? TYPING_INTERVAL_MS, options.typingTimeoutMs ?? TYPING_TIMEOUT_MS)
+    this.outbox = new Outbox(options.pacing === false ? false : { ...DEFAULT_PACING, ...options.pacing })
+    this.answerTimeoutMs = options.answerTimeoutMs ?? ANSWER_TIMEOUT_MS
   }
 
   get state(): ConnectionState {
@@ -165,7 +180,10 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     if (this.stopped) return Promise.reject(new DuetError(CLIENT_CLOSED, 'client is not connected: call connect()', frame.type))
     const answered = this.pending.add(frame, expects)
     // Not bound yet: it goes out, in order, right after the next 201.
-    if (this.currentState === 'bound') this.transmit(frame)
+    if (this.currentState === 'bound') {
+      this.transmit(frame)
+      this.armWatchdog(this.pending.size === 1 ? Date.now() : undefined)
+    }
     return answered
   }
 
@@ -173,9 +191,17 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     this.setState(this.position === undefined && this.attempt === 0 ? 'connecting' : 'reconnecting')
     const socket = new this.WebSocketImpl(this.url)
     this.socket = socket
-    socket.onopen = () => void this.bind(socket)
+    socket.onopen = () => {
+      if (socket !== this.socket) return
+      this.outbox.open((data) => {
+        if (socket.readyState === OPEN) socket.send(data)
+      })
+      void this.bind(socket)
+    }
     socket.onmessage = (event) => {
-      if (socket === this.socket && typeof event.data === 'string') this.receive(event.data)
+      if (socket !== this.socket) return
+      this.lastHeard = Date.now()
+      if (typeof event.data === 'string') this.receive(event.data)
     }
     socket.onclose = (event) => {
       if (socket === this.socket) this.lost(event.code, event.reason)
@@ -200,7 +226,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     if (this.position !== undefined) frame.since = this.position
     // Last, and only when asked: without features the frame is byte for byte protocol v1's.
     if (this.requested.length > 0) frame.features = this.requested
-    socket.send(JSON.stringify(frame))
+    this.outbox.push(JSON.stringify(frame))
   }
 
   private receive(data: string): void {
@@ -212,6 +238,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     }
     if (typeof frame !== 'object' || frame === null || typeof frame.code !== 'number') return
     this.emit('frame', frame)
+    if (frame.code === Code.RATE_LIMITED) this.outbox.slowDown()
     if (frame.code === Code.MESSAGE) return this.deliver(frame)
     if (frame.ref !== undefined && frame.ref === this.bindRef) return this.bindAnswered(frame)
     if (this.pending.has(frame.ref)) return this.answered(frame)
@@ -276,6 +303,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     for (const frame of this.pending.frames()) this.transmit(frame)
     this.setState('bound')
     this.signals.rewatch()
+    this.armWatchdog(Date.now())
     this.emit('bound', info)
     this.connected?.resolve(info)
     this.connected = null
@@ -289,6 +317,8 @@ export class DuetClient extends Emitter<DuetClientEvents> {
 
   private lost(code: number, reason: string): void {
     this.socket = null
+    this.outbox.close()
+    this.disarmWatchdog()
     this.signals.typing.clear()
     if (this.stopped) return
     if (FINAL_CLOSE_CODES.has(code)) {
@@ -315,6 +345,8 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     const socket = this.socket
     this.socket = null
     socket?.close(1000, 'client closed')
+    this.outbox.close()
+    this.disarmWatchdog()
     this.pending.rejectAll(error)
     this.attempt = 0
     this.signals.typing.clear()
@@ -325,7 +357,35 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   }
 
   private transmit(frame: RequestFrame | SignalFrame): void {
-    if (this.socket?.readyState === OPEN) this.socket.send(JSON.stringify(frame))
+    this.outbox.push(JSON.stringify(frame))
+  }
+
+  /**
+   * While requests wait for answers, checks that the server is not silent for answerTimeoutMs.
+   * A bound socket says nothing of a link that died without a FIN: the server's pings are
+   * answered by the browser unseen, and a close would wait for TCP as well. `since`: when the
+   * client began to wait (a request when none was pending, or the bind that sent them again).
+   */
+  private armWatchdog(since?: number): void {
+    if (since !== undefined) this.waitingSince = since
+    if (this.answerTimeoutMs === false || this.watchdog !== undefined || this.currentState !== 'bound' || this.pending.size === 0) return
+    const timeout = this.answerTimeoutMs
+    const quiet = (): number => Date.now() - Math.max(this.lastHeard, this.waitingSince)
+    this.watchdog = setTimeout(() => {
+      this.watchdog = undefined
+      if (this.currentState !== 'bound' || this.pending.size === 0) return
+      if (quiet() < timeout) return this.armWatchdog()
+      // Presumed dead: give it up without waiting for its close, and reconnect; the requests
+      // go again with their refs after the re-bind.
+      const socket = this.socket
+      this.lost(NO_ANSWER_CLOSE, `no answer within ${timeout} ms`)
+      socket?.close(NO_ANSWER_CLOSE, 'no answer')
+    }, Math.max(1, timeout - quiet()))
+  }
+
+  private disarmWatchdog(): void {
+    clearTimeout(this.watchdog)
+    this.watchdog = undefined
   }
 
   private setState(state: ConnectionState): void {

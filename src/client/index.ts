@@ -15,6 +15,7 @@ export type {
 export { FEATURES, type Feature } from './features.js'
 export { DuetError, CLIENT_CLOSED } from './duet-error.js'
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js'
+export { DEFAULT_PACING, type PacingOptions } from './outbox.js'
 export type { WebSocketConstructor, WebSocketLike } from './socket.js'
 export { Close, Code } from '../protocol/codes.js'
 export type { BindFrame, ExitFrame, JoinFrame, SendFrame, ServerFrame } from '../protocol/schemas.js'

@@ -23,6 +23,10 @@ export class PendingRequests {
     return new Promise((resolve, reject) => this.byRef.set(frame.ref, { frame, expects, resolve, reject }))
   }
 
+  get size(): number {
+    return this.byRef.size
+  }
+
   has(ref: string | undefined): boolean {
     return ref !== undefined && this.byRef.has(ref)
   }

@@ -15,6 +15,8 @@ export interface SignalsHost {
   /** True while the connection is bound: signals go out only then. */
   bound(): boolean
   transmit(frame: SignalFrame): void
+  /** Sends `frame` only if it can go at once (the pace allows it); true when it went. */
+  offer(frame: SignalFrame): boolean
   emit<K extends 'receipt' | 'typing' | 'presence'>(event: K, value: DuetClientEvents[K]): void
 }
 
@@ -56,8 +58,7 @@ export class Signals {
 
   sendTyping(peer: string): boolean {
     if (!this.host.bound() || !this.accepted.has('typing') || !this.typing.mayNotify(peer)) return false
-    this.host.transmit({ type: 'typing', touid: peer })
-    return true
+    return this.host.offer({ type: 'typing', touid: peer })
   }
 
   watch(peer: string): void {

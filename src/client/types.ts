@@ -2,6 +2,7 @@
 import type { ServerFrame } from '../protocol/schemas.js'
 import type { DuetError } from './duet-error.js'
 import type { BackoffOptions } from './backoff.js'
+import type { PacingOptions } from './outbox.js'
 import type { Feature } from './features.js'
 import type { WebSocketConstructor } from './socket.js'
 
@@ -29,6 +30,17 @@ export interface DuetClientOptions {
   typingIntervalMs?: number
   /** A peer counts as typing this long after their last notice (default 5000 ms). */
   typingTimeoutMs?: number
+  /**
+   * The pace of the client's frames, below the server's rate limit (`RATE_LIMIT`, `RATE_BURST`):
+   * default 100 a second, 200 at once; frames past it wait their turn, and a 429 halves the
+   * pace for the rest of the connection. Set it below a server configured lower; false: none.
+   */
+  pacing?: Partial<PacingOptions> | false
+  /**
+   * While a request waits, the server silent this long means a dead link: the client drops the
+   * connection, reconnects and sends the request again with its ref (default 20 000 ms; false: never).
+   */
+  answerTimeoutMs?: number | false
 }
 
 export type ConnectionState = 'connecting' | 'bound' | 'reconnecting' | 'closed'
