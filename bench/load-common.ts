@@ -10,6 +10,7 @@ import { WebSocket } from 'ws'
 import hdr from 'hdr-histogram-js'
 import type { LatencySummary, LoadConfig, LoadEvent, TrafficResult } from './types.js'
 import type { ClusterLoadEvent } from './cluster-types.js'
+import { TailRecorder } from './tail.js'
 
 export const CONNECT_TIMEOUT_MS = 15000
 export const DRAIN_TIMEOUT_MS = 5000
@@ -56,6 +57,12 @@ export class TrafficStats {
   readonly latency = newHistogram()
   /** open loop: scheduled send time -> ack */
   readonly scheduled = newHistogram()
+  /** with `trace`: every ack of the window, for its slowest 1 % */
+  readonly tail: TailRecorder | undefined
+
+  constructor(trace = false) {
+    this.tail = trace ? new TailRecorder() : undefined
+  }
 
   /** an ack (204); `scheduledAt` < 0 when not scheduled (closed loop) */
   acknowledged(sentAt: number, scheduledAt: number): void {
@@ -64,6 +71,7 @@ export class TrafficStats {
     const now = performance.now()
     this.acked++
     this.latency.recordValue(toMicros(now - sentAt))
+    this.tail?.record(sentAt, now - sentAt)
     if (scheduledAt >= 0) this.scheduled.recordValue(toMicros(now - scheduledAt))
   }
 
@@ -378,6 +386,7 @@ export function cpuSec(since: NodeJS.CpuUsage): number {
  */
 export async function measure(stats: TrafficStats, wait: (t0: number) => Promise<void>): Promise<{ wallSec: number; loadCpu: number }> {
   stats.reset()
+  stats.tail?.start()
   stats.measuring = true
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
@@ -447,6 +456,7 @@ export async function runTraffic<C extends TrafficClient>(cfg: TrafficConfig, st
     unacked,
     loadCpu,
     connectSec,
+    ...(stats.tail === undefined ? {} : { tail: stats.tail.sample() }),
     ...(cfg.scenario === 'open' ? { scheduledLatency: summarize(stats.scheduled), offeredRate: cfg.openRate, skipped: stats.skipped } : {}),
   }
 }

@@ -265,7 +265,7 @@ function connectOne(cfg: LoadConfig, i: number, uid: string, touid: string, msg:
 // scenarios
 
 async function traffic(cfg: LoadConfig): Promise<TrafficResult> {
-  const stats = new Stats()
+  const stats = new Stats(cfg.trace === true)
   const msg = 'x'.repeat(cfg.msgBytes)
   const volume = cfg.scenario === 'closed' && (cfg.volumeBytes ?? 0) > 0
   return runTraffic(cfg, stats, {

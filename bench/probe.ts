@@ -24,7 +24,7 @@ const KINDS: Record<number, string> = {
 const oldSpaceUsed = (): number => getHeapSpaceStatistics().find((space) => space.space_name === 'old_space')?.space_used_size ?? 0
 
 if (file !== undefined) {
-  let pauses: Array<{ kind: string; ms: number }> = []
+  let pauses: Array<{ kind: string; at: number; ms: number }> = []
   let oldBefore = oldSpaceUsed()
   let promoted = { bytes: 0, scavenges: 0 }
   let started = performance.now()
@@ -35,7 +35,7 @@ if (file !== undefined) {
     let scavengesOnly = true
     for (const entry of entries) {
       const kind = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind ?? -1
-      pauses.push({ kind: KINDS[kind] ?? String(kind), ms: entry.duration })
+      pauses.push({ kind: KINDS[kind] ?? String(kind), at: performance.timeOrigin + entry.startTime, ms: entry.duration })
       if (kind !== constants.NODE_PERFORMANCE_GC_MINOR) scavengesOnly = false
     }
     // A mark-compact frees old space: its report says nothing of what was promoted.
@@ -83,6 +83,8 @@ if (file !== undefined) {
           maxMs: +(sorted[sorted.length - 1] ?? 0).toFixed(3),
           byKind,
           promotedKBPerScavenge: promoted.scavenges === 0 ? 0 : Math.round(promoted.bytes / promoted.scavenges / 1024),
+          // each pause on the epoch clock, to be set beside the load generator's slowest messages (tail.ts)
+          pauses: pauses.map(({ at, ms }) => ({ at, ms })),
         },
         loopDelay: { p50Ms: ns(delay.percentile(50)), p99Ms: ns(delay.percentile(99)), maxMs: ns(delay.max), meanMs: ns(delay.mean) },
         store: store.stop(),

@@ -17,7 +17,8 @@
 //   COMPARE (a path: another checkout, built; adds its duet targets as `<name>@compare`, so a
 //   change is measured against the code before it in the same interleaved run)
 //   PROBE (0; 1: every server records its GC pauses, what its scavenges promoted and its
-//   event-loop delay in the measured window, bench/probe.ts, printed per run and kept in the JSON)
+//   event-loop delay in the measured window, bench/probe.ts, printed per run and kept in the JSON;
+//   and what the window's slowest 1 % of messages were in flight during, bench/tail.ts)
 // Targets named only on request: duet-memory+webhook, duet-sqlite+webhook (WEBHOOK_URL set to a
 // receiver in this process that answers 204; compare them with OFFLINE=0.5 against the same
 // target without webhooks: `--targets=duet-sqlite,duet-sqlite+webhook --offline=0.5`).
@@ -50,6 +51,7 @@ import { agg, fmt, runsOf, table, type Agg, type RunOutcome } from './report.js'
 import { BENCH_WEBHOOK_SECRET, WebhookReceiver } from './webhook-receiver.js'
 import { measureFsyncFloor, type FsyncFloor } from './fsync-floor.js'
 import type { Spread, StoreSummary } from './probe-store.js'
+import { attributeTail, tailLine, type Span, type TailAttribution } from './tail.js'
 
 const LOAD_JS = join(ROOT, 'dist/bench/load.js')
 const RESULTS_DIR = join(ROOT, 'bench/results')
@@ -198,6 +200,8 @@ interface RunRecord extends RunOutcome<Scenario> {
   webhookEvents?: number
   /** PROBE=1: the server's GC pauses and event-loop delay in the window (bench/probe.ts) */
   probe?: ProbeSummary
+  /** PROBE=1: what the slowest 1 % of the window's messages were in flight during (tail.ts) */
+  tail?: TailAttribution
 }
 
 interface ProbeSummary {
@@ -210,6 +214,8 @@ interface ProbeSummary {
     byKind: Record<string, { count: number; totalMs: number; maxMs: number }>
     /** The old space's growth per scavenge: about what each promoted. */
     promotedKBPerScavenge: number
+    /** every pause, epoch ms */
+    pauses?: Span[]
   }
   loopDelay: { p50Ms: number; p99Ms: number; maxMs: number; meanMs: number }
   /** The SQLite store's writes, by stage (probe-store.ts); absent for other stores. */
@@ -245,6 +251,7 @@ function loadConfig(t: Target, s: Scenario, o: Options, server: RunningServer, r
     sourceAddrs: o.sourceAddrs,
     deflate: o.deflate,
     offline: o.offline,
+    trace: o.probe,
     // The baselines know no features: they run as always, so the ratios show what the features cost.
     ...(o.features !== undefined && t.name.startsWith('duet') ? { features: o.features } : {}),
   }
@@ -337,7 +344,11 @@ async function runLoad(t: Target, s: Scenario, o: Options, pin: Pinning, server:
   }
   rec.ok = true
   rec.load = result
-  if (o.probe && result.scenario !== 'idle') rec.probe = await readProbe(server)
+  if (o.probe && result.scenario !== 'idle') {
+    rec.probe = await readProbe(server)
+    if (result.tail !== undefined && rec.probe?.gc.pauses !== undefined) rec.tail = attributeTail(result.tail, rec.probe.gc.pauses)
+    delete result.tail // thousands of spans: the attribution is what the JSON keeps
+  }
   const wall = result.scenario === 'idle' ? result.bindSec : result.wallSec
   if (sysBusySec !== undefined && rec.serverCpuSec !== undefined && wall > 0) {
     rec.otherCpu = Math.max(0, (sysBusySec - rec.serverCpuSec) / wall - result.loadCpu)
@@ -565,7 +576,8 @@ async function main(): Promise<void> {
           console.log(
             `${Math.round(rec.load.ackedPerSec)} msg/s, ${rec.msgsPerCpuSec !== undefined ? Math.round(rec.msgsPerCpuSec) : '?'} msg/CPU-s, p99 ${rec.load.latency.p99Ms} ms, load CPU ${rec.load.loadCpu.toFixed(2)}` +
               (rec.webhookEvents === undefined ? '' : `, ${Math.round(rec.webhookEvents / rec.load.wallSec)} webhook events/s`) +
-              (rec.probe === undefined ? '' : `\n      ${probeLine(rec.probe)}`),
+              (rec.probe === undefined ? '' : `\n      ${probeLine(rec.probe)}`) +
+              (rec.tail === undefined ? '' : `\n      ${tailLine(rec.tail)}`),
           )
         }
         await sleep(500)

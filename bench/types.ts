@@ -5,6 +5,8 @@
 // server's RSS meanwhile). measure-start/-end are not synced: the driver reads the server's
 // CPU time when it sees them (a pipe hop, well under 1 ms, against a window of seconds).
 
+import type { TailSample } from './tail.js'
+
 export type Protocol = 'ws' | 'sio'
 export type Scenario = 'closed' | 'open' | 'idle'
 
@@ -39,6 +41,8 @@ export interface LoadConfig {
   offline?: number
   /** uid prefix, so that several runs against one server never collide */
   runId: string
+  /** record the window's slowest 1 % of messages and the load generator's GC pauses (PROBE=1; tail.ts) */
+  trace?: boolean
   /** closed: when set, run (no warm-up) until this many bytes of `msg` were acked, durationSec at most */
   volumeBytes?: number
 }
@@ -78,6 +82,8 @@ export interface TrafficResult {
   /** load generator CPU seconds in the window / wall seconds (1.0 = one full core) */
   loadCpu: number
   connectSec: number
+  /** with `trace`: the window's slowest 1 % and the load generator's GC pauses */
+  tail?: TailSample
 }
 
 export interface IdleResult {
