@@ -33,16 +33,23 @@ async function getJson<T>(path: string, token: string | undefined): Promise<T> {
   return (await res.json()) as T
 }
 
-const segment = encodeURIComponent
+/**
+ * A uid as a path segment. A browser's URL parser removes `.` and `..` segments, `%2E` too, so
+ * those two uids cannot be asked for: the request would reach another route.
+ */
+function segment(id: string): string {
+  if (id === '.' || id === '..') throw new RestError(0, `the uid "${id}" cannot be written in a browser's URL path`)
+  return encodeURIComponent(id)
+}
 
 /** A page of the list: the newest first, or those after `before` (a previous page's `nextBefore`). */
-export function fetchConversations(uid: string, before: string | null, limit: number, token?: string): Promise<Conversations> {
+export async function fetchConversations(uid: string, before: string | null, limit: number, token?: string): Promise<Conversations> {
   const query = new URLSearchParams({ limit: String(limit) })
   if (before !== null) query.set('before', before)
   return getJson(`/users/${segment(uid)}/conversations?${query}`, token)
 }
 
-export function fetchHistory(uid: string, peer: string, before: string | null, token?: string): Promise<History> {
+export async function fetchHistory(uid: string, peer: string, before: string | null, token?: string): Promise<History> {
   const query = new URLSearchParams({ limit: String(HISTORY_PAGE) })
   if (before !== null) query.set('before', before)
   return getJson(`/users/${segment(uid)}/conversations/${segment(peer)}/messages?${query}`, token)

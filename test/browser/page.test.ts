@@ -1,6 +1,7 @@
 // The demo page as a new user finds it, in Chromium: a long uid at 1200 px and 390 px, a send
 // that fails (why, retry or edit, delete, its place in the thread), a banner that closes and
-// covers nothing, a tab replaced by a newer one, and a reconnect after a server restart.
+// covers nothing, the uids "." and "..", a tab replaced by a newer one, and a reconnect after a
+// server restart.
 // None of this needs the opt-in features of issue 17 (those are in features.test.ts).
 import type { FastifyInstance } from 'fastify'
 import type { Page } from 'playwright-core'
@@ -169,6 +170,17 @@ t.test('a banner closes, and never covers the composer', async (t) => {
   await screenshot(alice, 'banner')
   await alice.click('#banner-close')
   await banner.waitFor({ state: 'hidden' })
+  t.same(problems.splice(0), [], 'no page errors')
+})
+
+t.test('the uids "." and "..", which no browser can put in a URL path, get a banner that says so', async (t) => {
+  const { url } = await startApp(t)
+  const context = await (await launch(t)).newContext()
+  for (const uid of ['.', '..']) {
+    const page = await signIn(context, url, uid)
+    await page.locator('#banner', { hasText: `the uid "${uid}" cannot be written in a browser's URL path` }).waitFor()
+    await page.close()
+  }
   t.same(problems.splice(0), [], 'no page errors')
 })
 
