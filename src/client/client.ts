@@ -4,8 +4,9 @@
 // (the server dedupes sends by (uid, ref)), and drops messages it has already emitted.
 // With `features`, it also asks for receipts, typing, presence and carbons, re-watches the
 // watched peers after every re-bind, and throttles typing notices. Its frames are paced below
-// the server's rate limit (outbox.ts), and a request that meets a silent server for
-// `answerTimeoutMs` ends the connection: a half-open link otherwise looks bound until TCP gives up.
+// the server's rate limit (outbox.ts), and a bind or request that meets a silent server for
+// `answerTimeoutMs` ends the connection (watchdog.ts): a half-open link otherwise looks open
+// until TCP gives up.
 import { Close, Code } from '../protocol/codes.js'
 import type { BindFrame, ServerFrame } from '../protocol/schemas.js'
 import type { BoundInfo, ConnectionState, DuetClientEvents, DuetClientOptions } from './types.js'
@@ -18,6 +19,7 @@ import { PendingRequests, type RequestFrame } from './requests.js'
 import { Signals, type SignalFrame } from './signals.js'
 import { OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js'
 import { DEFAULT_PACING, Outbox } from './outbox.js'
+import { AnswerWatchdog } from './watchdog.js'
 
 /** Codes after which reconnecting would only repeat the failure or fight another tab. */
 const FATAL_CODES: ReadonlySet<number> = new Set([Code.AUTH_FAILED, Code.REPLACED])
@@ -55,11 +57,9 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   private readonly requested: Feature[]
   private readonly signals: Signals
   private readonly outbox: Outbox
-  private readonly answerTimeoutMs: number | false
-  /** When the server last sent anything on this connection. */
-  private lastHeard = 0
-  private waitingSince = 0
-  private watchdog: ReturnType<typeof setTimeout> | undefined
+  private readonly watchdog: AnswerWatchdog
+  /** The bind frame went out on this socket and has no answer yet. */
+  private binding = false
 
   constructor(private readonly options: DuetClientOptions) {
     super()
@@ -80,7 +80,14 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     this.requested = FEATURES.filter((name) => options.features?.includes(name))
     this.signals = new Signals(host, this.requested, options.typingIntervalMs ?? TYPING_INTERVAL_MS, options.typingTimeoutMs ?? TYPING_TIMEOUT_MS)
     this.outbox = new Outbox(options.pacing === false ? false : { ...DEFAULT_PACING, ...options.pacing })
-    this.answerTimeoutMs = options.answerTimeoutMs ?? ANSWER_TIMEOUT_MS
+    const awaiting = (): boolean => this.binding || (this.currentState === 'bound' && this.pending.size > 0)
+    this.watchdog = new AnswerWatchdog(options.answerTimeoutMs ?? ANSWER_TIMEOUT_MS, awaiting, (silentMs) => {
+      // Presumed dead: give it up without waiting for its close, and reconnect; the requests
+      // go again with their refs after the re-bind.
+      const socket = this.socket
+      this.lost(NO_ANSWER_CLOSE, `no answer for ${Math.round(silentMs)} ms`)
+      socket?.close(NO_ANSWER_CLOSE, 'no answer')
+    })
   }
 
   get state(): ConnectionState {
@@ -182,7 +189,8 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     // Not bound yet: it goes out, in order, right after the next 201.
     if (this.currentState === 'bound') {
       this.transmit(frame)
-      this.armWatchdog(this.pending.size === 1 ? Date.now() : undefined)
+      if (this.pending.size === 1) this.watchdog.begin()
+      else this.watchdog.arm()
     }
     return answered
   }
@@ -200,7 +208,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     }
     socket.onmessage = (event) => {
       if (socket !== this.socket) return
-      this.lastHeard = Date.now()
+      this.watchdog.heard()
       if (typeof event.data === 'string') this.receive(event.data)
     }
     socket.onclose = (event) => {
@@ -227,6 +235,8 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     // Last, and only when asked: without features the frame is byte for byte protocol v1's.
     if (this.requested.length > 0) frame.features = this.requested
     this.outbox.push(JSON.stringify(frame))
+    this.binding = true
+    this.watchdog.begin()
   }
 
   private receive(data: string): void {
@@ -274,6 +284,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   }
 
   private bindAnswered(frame: ServerFrame): void {
+    this.binding = false
     if (frame.error) {
       const error = DuetError.fromFrame(frame)
       if (!BIND_RETRY_CODES.has(frame.code)) this.stop(error)
@@ -303,7 +314,7 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     for (const frame of this.pending.frames()) this.transmit(frame)
     this.setState('bound')
     this.signals.rewatch()
-    this.armWatchdog(Date.now())
+    this.watchdog.begin()
     this.emit('bound', info)
     this.connected?.resolve(info)
     this.connected = null
@@ -318,7 +329,8 @@ export class DuetClient extends Emitter<DuetClientEvents> {
   private lost(code: number, reason: string): void {
     this.socket = null
     this.outbox.close()
-    this.disarmWatchdog()
+    this.binding = false
+    this.watchdog.stop()
     this.signals.typing.clear()
     if (this.stopped) return
     if (FINAL_CLOSE_CODES.has(code)) {
@@ -346,7 +358,8 @@ export class DuetClient extends Emitter<DuetClientEvents> {
     this.socket = null
     socket?.close(1000, 'client closed')
     this.outbox.close()
-    this.disarmWatchdog()
+    this.binding = false
+    this.watchdog.stop()
     this.pending.rejectAll(error)
     this.attempt = 0
     this.signals.typing.clear()
@@ -358,34 +371,6 @@ export class DuetClient extends Emitter<DuetClientEvents> {
 
   private transmit(frame: RequestFrame | SignalFrame): void {
     this.outbox.push(JSON.stringify(frame))
-  }
-
-  /**
-   * While requests wait for answers, checks that the server is not silent for answerTimeoutMs.
-   * A bound socket says nothing of a link that died without a FIN: the server's pings are
-   * answered by the browser unseen, and a close would wait for TCP as well. `since`: when the
-   * client began to wait (a request when none was pending, or the bind that sent them again).
-   */
-  private armWatchdog(since?: number): void {
-    if (since !== undefined) this.waitingSince = since
-    if (this.answerTimeoutMs === false || this.watchdog !== undefined || this.currentState !== 'bound' || this.pending.size === 0) return
-    const timeout = this.answerTimeoutMs
-    const quiet = (): number => Date.now() - Math.max(this.lastHeard, this.waitingSince)
-    this.watchdog = setTimeout(() => {
-      this.watchdog = undefined
-      if (this.currentState !== 'bound' || this.pending.size === 0) return
-      if (quiet() < timeout) return this.armWatchdog()
-      // Presumed dead: give it up without waiting for its close, and reconnect; the requests
-      // go again with their refs after the re-bind.
-      const socket = this.socket
-      this.lost(NO_ANSWER_CLOSE, `no answer within ${timeout} ms`)
-      socket?.close(NO_ANSWER_CLOSE, 'no answer')
-    }, Math.max(1, timeout - quiet()))
-  }
-
-  private disarmWatchdog(): void {
-    clearTimeout(this.watchdog)
-    this.watchdog = undefined
   }
 
   private setState(state: ConnectionState): void {

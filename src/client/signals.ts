@@ -58,7 +58,10 @@ export class Signals {
 
   sendTyping(peer: string): boolean {
     if (!this.host.bound() || !this.accepted.has('typing') || !this.typing.mayNotify(peer)) return false
-    return this.host.offer({ type: 'typing', touid: peer })
+    if (this.host.offer({ type: 'typing', touid: peer })) return true
+    // Not sent (the pace): the next keystroke may try again.
+    this.typing.notSent(peer)
+    return false
   }
 
   watch(peer: string): void {

@@ -33,12 +33,14 @@ export interface DuetClientOptions {
   /**
    * The pace of the client's frames, below the server's rate limit (`RATE_LIMIT`, `RATE_BURST`):
    * default 100 a second, 200 at once; frames past it wait their turn, and a 429 halves the
-   * pace for the rest of the connection. Set it below a server configured lower; false: none.
+   * pace (at most once a second) for the rest of the client's life. Set it below a server
+   * configured lower; false: none. RangeError unless perSecond > 0 and burst ≥ 1.
    */
   pacing?: Partial<PacingOptions> | false
   /**
-   * While a request waits, the server silent this long means a dead link: the client drops the
-   * connection, reconnects and sends the request again with its ref (default 20 000 ms; false: never).
+   * While a bind or request waits, the server silent this long (and a short grace more) means a
+   * dead link: the client drops the connection, reconnects and sends the requests again with
+   * their refs (default 20 000 ms; false: never; RangeError unless an integer from 1 to 2³¹−1).
    */
   answerTimeoutMs?: number | false
 }

@@ -26,6 +26,11 @@ export class TypingTracker {
     this.sentAt.delete(peer)
   }
 
+  /** The notice `mayNotify` allowed did not go out: it does not count against the interval. */
+  notSent(peer: string): void {
+    this.sentAt.delete(peer)
+  }
+
   /** A notice from `peer`: typing until `timeoutMs` passes without another. */
   noticed(peer: string): void {
     const running = this.timers.get(peer)

@@ -5,7 +5,7 @@ import t from 'tap'
 import WebSocket from 'ws'
 import { Code, DuetClient, DuetError, type DuetClientOptions } from '../../src/client/index.js'
 import { startApp } from '../helpers/app.js'
-import { within } from '../helpers/eventually.js'
+import { eventually, within } from '../helpers/eventually.js'
 import { FakeSocket } from './fake-socket.js'
 
 const fast = { initialDelayMs: 1, maxDelayMs: 5 }
@@ -120,4 +120,84 @@ t.test('against the server: sends queued offline go out within its rate limit', 
     refused.every((code) => code === Code.RATE_LIMITED || code === 1008),
     'with 429, or the connection closed for abuse',
   )
+})
+
+t.test('a bind the server is silent about ends the connection too', async (t) => {
+  const created = FakeSocket.next()
+  const client = new DuetClient({ url: 'ws://test/ws', uid: 'bob', WebSocket: FakeSocket, reconnect: fast, answerTimeoutMs: 50 })
+  t.teardown(() => client.close())
+  const connected = client.connect()
+  const sending = client.send('alice', 'queued')
+  const first = await created
+  const reconnected = FakeSocket.next()
+  first.open()
+  await first.sentCount(1)
+  const second = await within(reconnected, 2000, 'a new connection after the unanswered bind')
+  t.equal(first.readyState, 3, 'the silent connection is closed')
+  second.open()
+  const [bind] = await second.sentCount(1)
+  second.push({ type: 'bind', code: 201, uid: 'bob', mid: '0', ref: bind!.ref })
+  await connected
+  const [, send] = await second.sentCount(2)
+  second.push({ type: 'send', code: 204, uid: 'bob', touid: 'alice', mid: '1', ts: 1, ref: send!.ref })
+  t.equal(await sending, '1')
+})
+
+t.test('a typing notice dropped by the pace does not hold back the next keystroke', async (t) => {
+  const created = FakeSocket.next()
+  const client = new DuetClient({ url: 'ws://test/ws', uid: 'bob', WebSocket: FakeSocket, features: ['typing'], pacing: { perSecond: 20, burst: 1 } })
+  t.teardown(() => client.close())
+  const connected = client.connect()
+  const socket = await created
+  socket.open()
+  const [bind] = await socket.sentCount(1)
+  socket.push({ type: 'bind', code: 201, uid: 'bob', mid: '0', ref: bind!.ref, features: ['typing'] })
+  await connected
+  t.equal(client.sendTyping('alice'), false, 'the bind took the only token')
+  // Keystrokes until the bucket has a token again (50 ms at 20/s), well inside typingIntervalMs (3 s).
+  await eventually(() => client.sendTyping('alice'), 'a notice once a token is back', 1000)
+  t.same(
+    socket.sent.map((f) => f.type),
+    ['bind', 'typing'],
+  )
+})
+
+t.test('options out of range are refused', async (t) => {
+  const base = { url: 'ws://test/ws', uid: 'bob', WebSocket: FakeSocket }
+  for (const pacing of [{ perSecond: 0 }, { perSecond: Infinity }, { burst: 0.5 }, { burst: Number.NaN }]) {
+    t.throws(() => new DuetClient({ ...base, pacing }), RangeError, `pacing ${JSON.stringify(pacing)}`)
+  }
+  for (const answerTimeoutMs of [0, -1, 1.5, Infinity, 2 ** 31]) {
+    t.throws(() => new DuetClient({ ...base, answerTimeoutMs }), RangeError, `answerTimeoutMs ${answerTimeoutMs}`)
+  }
+})
+
+t.test('against the server: a burst of 429s slows the pace once, not to a crawl', async (t) => {
+  const { wsUrl } = await startApp(t, { rateLimit: 20, rateBurst: 10 })
+  const alice = new DuetClient({ url: wsUrl, uid: 'alice', WebSocket, reconnect: false })
+  t.teardown(() => alice.close())
+  await alice.connect()
+  const first = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => alice.send('bob', `a${i}`)))
+  t.ok(
+    first.some((r) => r.status === 'rejected' && (r.reason as DuetError).code === Code.RATE_LIMITED),
+    'the default pace meets this server\'s limit',
+  )
+  // Ten more: at half the pace they take a fifth of a second; at one a second, ten.
+  const second = await within(Promise.allSettled(Array.from({ length: 10 }, (_, i) => alice.send('bob', `b${i}`))), 3000, 'ten more sends answered')
+  t.equal(second.length, 10)
+})
+
+t.test('against the server: an answer read late, after a long turn, is no dead link', async (t) => {
+  const { wsUrl } = await startApp(t)
+  const alice = new DuetClient({ url: wsUrl, uid: 'alice', WebSocket, reconnect: fast, answerTimeoutMs: 200 })
+  t.teardown(() => alice.close())
+  await alice.connect()
+  const states: string[] = []
+  alice.on('state', (s) => states.push(s))
+  const sending = alice.send('bob', 'hi')
+  // Holds the event loop past answerTimeoutMs while the 204 arrives: a busy page, a frozen tab.
+  const until = performance.now() + 400
+  while (performance.now() < until);
+  t.ok(await sending)
+  t.same(states, [], 'no reconnect')
 })
