@@ -7,6 +7,7 @@ import { checkExposure } from './src/config/exposure.js'
 import { loadConfig } from './src/config/load.js'
 import type { Config } from './src/config/schema.js'
 import { isStorableText, STORABLE_TEXT } from './src/protocol/schemas.js'
+import { finiteKeyword } from './routes/common-schemas.js'
 import configPlugin from './plugins/config.js'
 import errorHandlerPlugin from './plugins/error-handler.js'
 import hostCheckPlugin from './plugins/host-check.js'
@@ -75,7 +76,7 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     // the store from closing cleanly (an unclean close makes the next start push again).
     forceCloseConnections: true,
     // REST ids are refused like WS ones when they could not be stored as sent (schemas.ts).
-    ajv: { customOptions: { formats: { [STORABLE_TEXT]: isStorableText } } },
+    ajv: { customOptions: { formats: { [STORABLE_TEXT]: isStorableText }, keywords: [finiteKeyword] } },
   }).withTypeProvider<TypeBoxTypeProvider>()
   if (insecure.length > 0) {
     app.log.error(

@@ -6,7 +6,7 @@ import { ConversationsResponse, HistoryResponse } from '../src/protocol/rest.js'
 import { Mid, Uid } from '../src/protocol/schemas.js'
 import { errorResponses, NotYourData, RequestInvalid, UserTokenInvalid, UserTokenMissing } from '../plugins/http-errors.js'
 import { exportStream } from '../src/store/user-export.js'
-import { exportResponse, NDJSON, userSecurity } from './common-schemas.js'
+import { exportResponse, NDJSON, pageLimit, userSecurity } from './common-schemas.js'
 import fp from 'fastify-plugin'
 
 export const HISTORY_DEFAULT_LIMIT = 50
@@ -18,11 +18,6 @@ export const CONVERSATIONS_MAX_LIMIT = 200
 // pass back what `nextBefore` said and never build one, so the format may change.
 const Cursor = Type.String({ pattern: '^[0-9]{1,20}$', description: 'opaque: the `nextBefore` of the previous page' })
 
-/** A page size: at least 1; larger than `max` is capped, not refused (as history does). */
-const pageLimit = (fallback: number, max: number) =>
-  Type.Optional(
-    Type.Integer({ minimum: 1, default: fallback, description: `page size; default ${fallback}, larger values are capped at ${max}` }),
-  )
 
 // 401/403 come from app.userGuard when auth is on (plugins/user-auth.ts).
 const errors = errorResponses(RequestInvalid, UserTokenMissing, UserTokenInvalid, NotYourData)

@@ -12,7 +12,7 @@ import {
   WebhookEventNotFound,
 } from '../plugins/http-errors.js'
 import { WebhookEventId, WebhooksResponse } from '../src/protocol/rest.js'
-import { adminSecurity } from './common-schemas.js'
+import { adminSecurity, pageLimit } from './common-schemas.js'
 import fp from 'fastify-plugin'
 
 export const FAILED_DEFAULT_LIMIT = 50
@@ -31,13 +31,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: adminSecurity,
         querystring: Type.Object({
           before: Type.Optional(WebhookEventId),
-          limit: Type.Optional(
-            Type.Integer({
-              minimum: 1,
-              default: FAILED_DEFAULT_LIMIT,
-              description: `page size of \`failed\`; default ${FAILED_DEFAULT_LIMIT}, larger values are capped at ${FAILED_MAX_LIMIT}`,
-            }),
-          ),
+          limit: pageLimit(FAILED_DEFAULT_LIMIT, FAILED_MAX_LIMIT, 'page size of `failed`'),
         }),
         response: { 200: WebhooksResponse, ...errorResponses(RequestInvalid, ...guarded) },
       },

@@ -48,7 +48,9 @@ t.test('conversations and history', async (t) => {
     readPage.messages.map((m) => m.mid),
     'empty before and limit count as absent: the newest page at the default size',
   )
-  t.equal((await fetch(`${url}/users/bob/conversations/alice/messages?limit=0`)).status, 400)
+  for (const limit of ['0', '-Infinity', 'Infinity', '1e400']) {
+    t.equal((await fetch(`${url}/users/bob/conversations/alice/messages?limit=${limit}`)).status, 400, `limit=${limit}`)
+  }
   t.equal((await fetch(`${url}/users/bob/conversations/alice/messages?before=abc`)).status, 400)
   const capped = (await (await fetch(`${url}/users/bob/conversations/alice/messages?limit=100000`)).json()) as HistoryBody
   t.equal(capped.messages.length, 6, 'a large limit is capped, not refused')

@@ -129,7 +129,7 @@ for (const kind of STORE_KINDS) {
       t.equal(retry.status, 404, `retry of ${mid}: no such event`)
     }
 
-    for (const query of ['?limit=0', '?before=nope', '?limit=x']) {
+    for (const query of ['?limit=0', '?before=nope', '?limit=x', '?limit=-Infinity', '?limit=1e400']) {
       const res = await fetch(`${url}/admin/webhooks${query}`, { headers: { authorization: `Bearer ${TOKEN}` } })
       t.equal(res.status, 400, query)
     }
