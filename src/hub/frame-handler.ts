@@ -132,6 +132,11 @@ export class FrameHandler {
         inFlight.track(this.watch(session, frame, slot))
         return
       case 'unwatch':
+        // Like watch: a connection that did not ask for presence gets none of its frames.
+        if (!wants(session.features, Feature.presence)) {
+          replies.send(session, slot, Code.BAD_FRAME, 'unwatch', 'unwatch: needs the presence feature (bind with "features": ["presence"])', { ref: frame.ref })
+          return
+        }
         this.options.watchers.unwatch(session, frame.touid)
         replies.send(session, slot, Code.UNWATCHED, 'unwatch', 'unwatched', { touid: frame.touid, ref: frame.ref })
         return

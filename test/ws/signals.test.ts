@@ -177,6 +177,7 @@ t.test('presence: watch answers the state and follows it; unwatch; the feature a
   const alice = await TestClient.bound(wsUrl, 'alice', { features: ['presence'] })
   const plain = await TestClient.bound(wsUrl, 'carol')
   t.match(await plain.request({ type: 'watch', touid: 'bob' }), { code: 400, type: 'watch', msg: /presence feature/ })
+  t.match(await plain.request({ type: 'unwatch', touid: 'bob' }), { code: 400, type: 'unwatch', msg: /presence feature/ }, 'no 208 either')
 
   t.match(await alice.request({ type: 'watch', touid: 'bob' }), {
     type: 'presence',
