@@ -11,6 +11,13 @@ import { HostAllowList } from '../src/net/allowed-hosts.js'
 import { HostNotAllowed } from './http-errors.js'
 import { isLoopbackHost } from '../src/net/loopback.js'
 
+/** How many Host headers the request has (rawHeaders: name, value, name, value, …). */
+function hostHeaders(raw: string[]): number {
+  let count = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') count++
+  return count
+}
+
 export default fp(
   async (app) => {
     const { host, allowedHosts } = app.config
@@ -20,7 +27,8 @@ export default fp(
 
     app.addHook('onRequest', async (request) => {
       const header = request.headers.host
-      if (allowList.allows(header)) return
+      // Node keeps the first of several Host headers: a second could name another site.
+      if (allowList.allows(header) && hostHeaders(request.raw.rawHeaders) === 1) return
       request.log.info({ host: header }, 'request refused: Host not allowed')
       throw new HostNotAllowed(JSON.stringify(header ?? ''), served)
     })

@@ -94,6 +94,8 @@ class JwtVerifier implements TokenVerifier {
     } catch (err) {
       throw new AuthError(failureOf(err))
     }
+    // A `sub` that is not a string makes the token invalid (RFC 7519 4.1.2), not someone else's.
+    if (typeof sub !== 'string') throw new AuthError('invalid')
     if (sub !== uid) throw new AuthError('wrong-subject')
   }
 }

@@ -3,6 +3,7 @@
 // attempt limits, and the user REST routes (401/403, admin token reads anything).
 import { generateKeyPairSync } from 'node:crypto'
 import t from 'tap'
+import { SignJWT, type JWTPayload } from 'jose'
 import { build } from '../../app.js'
 import { loadConfig } from '../../src/config/load.js'
 import type { Config } from '../../src/config/schema.js'
@@ -157,6 +158,8 @@ t.test('user REST routes with auth on: 401 without a valid token, 403 for anothe
     t.equal((await get(url, await signToken({ sub: 'alice', expiresIn: -60 }))).statusCode, 401, `${url}: expired`)
     t.equal((await get(url, unsignedToken('alice'))).statusCode, 401, `${url}: alg none`)
     t.equal((await get(url, await signToken({ sub: 'bob' }))).statusCode, 403, `${url}: bob reading alice`)
+    const numeric = await new SignJWT({ sub: 5 } as unknown as JWTPayload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(TEST_SECRET))
+    t.equal((await get(url, numeric)).statusCode, 401, `${url}: a sub that is not a string is an invalid token`)
     const own = await get(url, await signToken({ sub: 'alice' }))
     t.equal(own.statusCode, 200, `${url}: alice reading alice`)
     t.match(own.body, /hi alice/)

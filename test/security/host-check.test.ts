@@ -69,6 +69,19 @@ t.test('HOST on loopback: a request without Host is refused', async (t) => {
   t.match(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)), { statusCode: 403, message: /^Host "" is not allowed/ })
 })
 
+t.test('HOST on loopback: a second Host header is refused, whatever the first says', async (t) => {
+  const { url } = await startApp(t)
+  const { port } = new URL(url)
+  const socket = connect(Number(port), '127.0.0.1')
+  socket.end('GET /admin/online HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\nConnection: close\r\n\r\n')
+  let raw = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => (raw += chunk))
+  await once(socket, 'close')
+  t.match(raw, /^HTTP\/1\.1 403 /)
+  t.equal((await get(url, '/admin/online', 'localhost')).status, 200, 'one Host header of a loopback name passes')
+})
+
 t.test('HOST on loopback: loopback names and addresses pass, with any port', async (t) => {
   const { url, wsUrl } = await startApp(t)
   for (const host of ['localhost', 'localhost:3000', 'LOCALHOST:80', 'localhost.:3000', '127.0.0.1', '127.0.0.1:3000', '127.9.8.7:1', '[::1]', '[::1]:3000', '[::ffff:127.0.0.1]:3000']) {
