@@ -90,7 +90,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         summary: 'Disconnect one session',
         security: adminSecurity,
-        params: Type.Object({ id: Type.String({ maxLength: 128 }) }),
+        params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }),
         response: { 204: Type.Null({ description: 'disconnected' }), ...errorResponses(RequestInvalid, ...errors, SessionNotFound) },
       },
     },

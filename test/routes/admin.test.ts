@@ -36,6 +36,8 @@ t.test('admin routes with a token', async (t) => {
 
   const missing = await fetch(`${url}/admin/sessions/nope`, { method: 'DELETE', headers: auth })
   t.equal(missing.status, 404)
+  const empty = await fetch(`${url}/admin/sessions/`, { method: 'DELETE', headers: auth })
+  t.equal(empty.status, 400, 'an empty id is a bad request, as an empty uid is')
   const denied = await fetch(`${url}/admin/sessions/${String(bobSession.id)}`, { method: 'DELETE' })
   t.equal(denied.status, 401)
   const kicked = await fetch(`${url}/admin/sessions/${String(bobSession.id)}`, { method: 'DELETE', headers: auth })
