@@ -40,9 +40,12 @@ export class FrameRateLimit {
     return 'ok'
   }
 
-  /** Gives back the frame just taken: it was dropped unprocessed and must not count (a throttled typing notice). */
+  /**
+   * Gives back the frame just taken to the first bucket: it was dropped unprocessed (a
+   * throttled typing notice) and must not cost a 429. The ceiling keeps it: a flood of such
+   * frames is still a flood, and is closed with 1008.
+   */
   refund(): void {
     this.tokens = Math.min(this.burst, this.tokens + 1)
-    this.ceilingTokens = Math.min(this.ceilingBurst, this.ceilingTokens + 1)
   }
 }

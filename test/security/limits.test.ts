@@ -37,6 +37,21 @@ t.test('MAX_CONNECTIONS: the next upgrade is refused with 503 until one closes',
   await Promise.all(open.slice(1).map((c) => c.close()))
 })
 
+t.test('RATE_LIMIT: a flood of typing notices, though none costs a 429, is closed 1008 at the ceiling', async (t) => {
+  const { wsUrl } = await startApp(t, { rateLimit: 5, rateBurst: 10 })
+  await TestClient.bound(wsUrl, 'bob', { features: ['typing'] })
+  const c = await TestClient.bound(wsUrl, 'flooder', { features: ['typing'] })
+  // One is forwarded, the rest throttled (one per pair per second) and given back to the first bucket only.
+  for (let i = 0; i < 200; i++) c.send({ type: 'typing', touid: 'bob' })
+  const { code } = await c.closed
+  t.equal(code, 1008, 'the ceiling (4 x the burst) still counts them')
+  t.same(
+    c.frames.filter((f) => f.code === 429),
+    [],
+    'no 429 for a typing notice',
+  )
+})
+
 t.test('MAX_CONNECTIONS_PER_IP: the next upgrade from the same address gets 429', async (t) => {
   const { wsUrl } = await startApp(t, { maxConnectionsPerIp: 2 })
   const open = await Promise.all([0, 1].map(() => TestClient.connect(wsUrl)))
