@@ -77,7 +77,8 @@ const wsRoute: FastifyPluginAsync = async (app) => {
     socket.on('message', (data, isBinary) => fairReads.receive(turn, isBinary ? null : data.toString()))
     socket.on('close', (code) => {
       fairReads.flush(turn)
-      app.log.info({ session: session.id, uid: session.uid, code }, 'connection closed')
+      const errors = session.errorReplies > 0 ? { errorReplies: session.errorReplies } : {}
+      app.log.info({ session: session.id, uid: session.uid, code, ...errors }, 'connection closed')
       hub.close(session)
     })
     // ws has begun closing the connection (with the close code the error calls for) already.

@@ -61,6 +61,25 @@ t.test('connection and error lines carry session and uid; message text stays out
   t.notOk(JSON.stringify(info).includes(secret), 'no message text at info or above')
 })
 
+t.test('a client sending malformed frames under the rate limit gets ten info lines, then debug ones, counted at close', async (t) => {
+  const logs = new LogCapture()
+  const app = await build({ env: {}, config: { storeUrl: 'memory:', port: 0 }, logger: { level: 'debug', stream: logs } })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  t.teardown(() => app.close())
+  const address = app.server.address()
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  const mallory = await TestClient.bound(`ws://127.0.0.1:${address.port}/ws`, 'mallory')
+  for (let i = 0; i < 30; i++) mallory.send('{')
+  await mallory.request({ type: 'exit' })
+  await mallory.close()
+  const closed = await logs.next((l) => l.msg === 'connection closed' && l.uid === 'mallory')
+  t.match(closed, { errorReplies: 30, level: 30 })
+  const lines = logs.lines.filter((l) => l.msg === 'error reply' && l.uid === 'mallory')
+  t.equal(lines.length, 30, 'every one is logged')
+  t.equal(lines.filter((l) => l.level === 30).length, 10, 'the first ten at info')
+  t.equal(lines.filter((l) => l.level === 20).length, 20, 'the rest at debug')
+})
+
 t.test('pretty logs with LOG_PRETTY, JSON otherwise', async (t) => {
   const pretty = loggerOptions(loadConfig({ LOG_PRETTY: 'true' }))
   t.match(pretty, { transport: { target: 'pino-pretty' } })

@@ -8,6 +8,9 @@ import type { ServerFrame } from '../protocol/schemas.js'
 import type { HubMetrics } from './hub-metrics.js'
 import type { Session } from './session.js'
 
+/** Error replies of one connection logged at info; the rest at debug. */
+export const INFO_ERROR_LINES = 10
+
 export type ReplyFields = { uid?: string; touid?: string; ref?: string | undefined }
 
 export class Replies {
@@ -20,9 +23,11 @@ export class Replies {
   send(session: Session, slot: number, code: Code, type: string, msg: string, fields: ReplyFields = {}): void {
     const frame = replyFrame(code, type, msg, { uid: session.uid ?? '', ...fields })
     if (code >= 400) {
-      // 429 at debug: a flooding client would otherwise flood the log as well.
-      const level = code === Code.RATE_LIMITED ? 'debug' : 'info'
-      this.logger[level]({ session: session.id, uid: session.uid, code, type: frame.type, reason: msg }, 'error reply')
+      // 429, and errors past a connection's first few, at debug: a client that sends malformed
+      // frames under the rate limit would otherwise flood the log (one line a frame). The
+      // connection's close line counts them all.
+      const quiet = code === Code.RATE_LIMITED || ++session.errorReplies > INFO_ERROR_LINES
+      this.logger[quiet ? 'debug' : 'info']({ session: session.id, uid: session.uid, code, type: frame.type, reason: msg }, 'error reply')
     }
     this.sendFrame(session, slot, frame)
   }

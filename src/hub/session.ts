@@ -68,6 +68,8 @@ export class Session {
   closed = false
   /** Bind frames seen on this connection, successful or not. */
   bindAttempts = 0
+  /** Error replies sent on this connection (replies.ts logs the first few at info). */
+  errorReplies = 0
   /** The signals this connection asked for at bind (features.ts); 0 = none, as every seed client. */
   features = 0
   /** True once its 201 is out: signal frames never reach a client before it. */
