@@ -75,6 +75,10 @@ export async function build(options: BuildOptions = {}): Promise<FastifyInstance
     // hooks), then cuts what is still open: a client reading an export slowly must not keep
     // the store from closing cleanly (an unclean close makes the next start push again).
     forceCloseConnections: true,
+    // A request on a kept-alive connection whose head or body is still not all in after
+    // HEADERS_TIMEOUT_MS gets Node's 408 (checked every 30 s); the first request of each
+    // connection is timed exactly, and counted, by PendingConnections.
+    requestTimeout: config.headersTimeoutMs,
     // REST ids are refused like WS ones when they could not be stored as sent (schemas.ts).
     ajv: { customOptions: { formats: { [STORABLE_TEXT]: isStorableText }, keywords: [finiteKeyword] } },
   }).withTypeProvider<TypeBoxTypeProvider>()

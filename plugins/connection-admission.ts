@@ -33,10 +33,10 @@ export default fp(
       onRefused: (ip) => refused.note(ip),
       onTimedOut: (ip) => timedOut.note(ip),
     })
-    // An upgrade passes here before routes/ws.ts admits it; a plain request was settled on the
-    // server's 'request' event already, and this finds nothing to do.
+    // An upgrade passes here before routes/ws.ts admits it. A plain request is followed from
+    // the server's 'request' event (its body may still be coming): not settled here.
     app.addHook('onRequest', (request, _reply, done) => {
-      pending.headReceived(request.raw.socket)
+      if (request.raw.headers.upgrade !== undefined) pending.headReceived(request.raw.socket)
       done()
     })
     app.addHook('onClose', async () => {

@@ -114,10 +114,15 @@ export const ConfigSchema = Type.Object({
     1,
     10_000_000,
     1000,
-    'connections from one client address: open WebSockets and connections that have not sent their request yet ' +
-      '(over → upgrade `429`, new connection closed at once)',
+    'connections from one client address: open WebSockets, connections that have not sent their request (head and body) yet, ' +
+      'and kept-alive ones waiting for their next request (over → upgrade `429`, new connection closed at once)',
   ),
-  headersTimeoutMs: integer(100, 600_000, 10_000, 'a connection that has not sent its whole request head by then gets `408` and is closed'),
+  headersTimeoutMs: integer(
+    100,
+    600_000,
+    10_000,
+    'a connection that has not sent its whole first request (head and body) by then gets `408` and is closed; a later request on a kept-alive connection, within 30 s after it',
+  ),
   maxBindAttempts: integer(1, 1000, 10, 'bind frames per connection, successful or not (over → close `1008`)'),
   heartbeatMs: integer(0, 3_600_000, 30_000, 'ping interval; a connection that misses a pong is terminated; `0` = off'),
   slowConsumerBytes: integer(1024, 1 << 30, 1 << 20, 'unsent bytes per connection (replies held for frame order included) before it is closed with `1013`'),

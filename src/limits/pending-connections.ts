@@ -1,10 +1,13 @@
-// Follows each TCP connection of an HTTP server until it has sent its request head (a plain
-// request or an upgrade). Until then it counts against its address's MAX_CONNECTIONS_PER_IP
-// (ConnectionAdmission), and it gets HEADERS_TIMEOUT_MS to finish the head before it is closed
-// with 408: a half-sent upgrade never reaches Fastify, so nothing else would see it. Node's own
-// headersTimeout is checked only every 30 s (connectionsCheckingInterval); a timer per socket,
-// cleared on its request, is exact.
-import type { IncomingMessage, Server } from 'node:http'
+// Follows each TCP connection of an HTTP server until it has sent its first request: its head
+// (a plain request or an upgrade) and, for a plain request with a body, the body too. Until
+// then it counts against its address's MAX_CONNECTIONS_PER_IP (ConnectionAdmission), and it
+// gets HEADERS_TIMEOUT_MS to send it before it is closed with 408: a half-sent upgrade never
+// reaches Fastify, so nothing else would see it. Node's own timeouts are checked only every
+// 30 s (connectionsCheckingInterval); a timer per socket, cleared on its request, is exact.
+// A connection kept alive after its answer counts again while it waits for its next request
+// (no timer: keepAliveTimeout ends it), so idle connections cannot hold one address's file
+// descriptors past the limit either. Later requests on it are timed by Node (requestTimeout).
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ConnectionAdmission } from './connection-admission.js'
 
@@ -47,7 +50,37 @@ export class PendingConnections {
     this.server.off('request', this.onRequest)
   }
 
-  private readonly onRequest = (request: IncomingMessage): void => this.headReceived(request.socket)
+  private readonly onRequest = (request: IncomingMessage, response: ServerResponse): void => {
+    const { socket } = request
+    const hasBody = request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined
+    if (!hasBody) this.headReceived(socket)
+    else {
+      // Pending (counted, timed) until the body is in, or answered without it (a 404, a 413).
+      const received = (): void => this.headReceived(socket)
+      request.once('end', received)
+      response.once('finish', received)
+    }
+    response.once('finish', () => this.idle(socket))
+  }
+
+  /** Answered, the connection stays open for the next request: it counts again until that comes. */
+  private idle(socket: Socket): void {
+    const { admission, onRefused } = this.options
+    if (admission === null || socket.destroyed || this.pending.has(socket)) return
+    const ip = socket.remoteAddress ?? ''
+    if (!admission.openPending(ip)) {
+      onRefused(ip)
+      socket.destroy()
+      return
+    }
+    const settle = (): void => {
+      this.pending.delete(socket)
+      socket.off('close', settle)
+      admission.settlePending(ip)
+    }
+    this.pending.set(socket, settle)
+    socket.on('close', settle)
+  }
 
   private readonly onConnection = (socket: Socket): void => {
     const { admission, headersTimeoutMs, onRefused, onTimedOut } = this.options

@@ -81,6 +81,33 @@ t.test('a connection without its request head is closed after HEADERS_TIMEOUT_MS
   await upgraded.close()
 })
 
+t.test('a request whose body is still coming counts, and gets 408 after HEADERS_TIMEOUT_MS', async (t) => {
+  const { url, app } = await startApp(t, { headersTimeoutMs: 300, maxConnectionsPerIp: 5 })
+  const started = performance.now()
+  const slow = await halfSentUpgrade(
+    portOf(url),
+    'POST /admin/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"from":',
+  )
+  await eventually(() => app.connectionAdmission.pendingFrom('127.0.0.1') === 1, 'the slow body to be counted')
+  t.match(await slow.closed, /^HTTP\/1\.1 408 /, '408, then closed')
+  t.ok(performance.now() - started >= 290, 'not before the timeout')
+  t.equal(app.connectionAdmission.pendingFrom('127.0.0.1'), 0, 'no longer counted')
+})
+
+t.test('a connection kept alive after its answer counts while it waits for its next request', async (t) => {
+  const { url, app } = await startApp(t, { maxConnectionsPerIp: 2 })
+  const idle = await halfSentUpgrade(portOf(url), 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+  await eventually(() => app.connectionAdmission.pendingFrom('127.0.0.1') === 1, 'the idle connection to be counted')
+  const more = [await halfSentUpgrade(portOf(url)), await halfSentUpgrade(portOf(url))]
+  const refused = await halfSentUpgrade(portOf(url))
+  t.equal(await refused.closed, '', 'past the limit (with the idle one counted) a new connection is closed at once')
+  // Its next request takes it out of the count; answered, it is back in.
+  idle.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
+  t.match(await idle.closed, /HTTP\/1\.1 200 [\s\S]*HTTP\/1\.1 200 /, 'both requests answered')
+  for (const connection of more) connection.socket.destroy()
+  await eventually(() => app.connectionAdmission.pendingFrom('127.0.0.1') === 0, 'every connection gone')
+})
+
 t.test('TRUST_PROXY: the TCP peer is the proxy, so connections are not counted by it', async (t) => {
   const { url, app } = await startApp(t, { maxConnectionsPerIp: 2, trustProxy: true })
   const port = portOf(url)
