@@ -147,10 +147,22 @@ export class RedisPresence implements Presence {
     // heartbeat began is waited for too), so what is missing after it was replaced or removed.
     await this.heartbeat()
     await this.registering
+    const absent = await this.absent(entries)
+    if (absent.length === 0) return []
+    // Absent can also mean collected, with our lease renewed since: a heartbeat that timed out
+    // here while Redis stalled past the lease still ran in Redis when it woke, after another
+    // node's heartbeat had dropped our sessions, so the next one finds no lapse. Writing our
+    // sessions back settles it: only those whose uid bound on another live node stay out.
+    await this.reregister()
+    return (await this.absent(absent)).map((e) => e.id)
+  }
+
+  /** The entries Redis does not hold. */
+  private async absent(entries: PresenceEntry[]): Promise<PresenceEntry[]> {
     const pipeline = this.redis.pipeline()
     for (const e of entries) pipeline.hexists(this.userPrefix + e.uid, e.id)
     const found = await execPipeline<number>(pipeline)
-    return entries.filter((_, i) => found[i] !== 1).map((e) => e.id)
+    return entries.filter((_, i) => found[i] !== 1)
   }
 
   async heartbeat(): Promise<void> {

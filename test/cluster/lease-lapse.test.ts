@@ -56,3 +56,23 @@ t.test('after a lapse, reconcile takes no live session for replaced', async (t) 
   t.same(await online(b), ['alice'], 'written back')
   await alice.close()
 })
+
+t.test('sessions collected while the lease was renewed behind our back are written back, not taken for replaced', async (t) => {
+  const [a, b] = (await start(t)) as [Node, Node]
+  const alice = await TestClient.bound(a.wsUrl, 'alice')
+  // Redis stalled past the lease: b's heartbeat dropped a's sessions, then a heartbeat of a's
+  // that had timed out on a's side ran late and renewed a's lease, so a sees no lapse.
+  await lapse(t, a, b)
+  const redis = new Redis(REDIS_URL)
+  t.teardown(() => redis.disconnect())
+  await redis.zadd(`${a.app.config.redisPrefix}presence:leases`, Date.now() + 600_000, a.app.config.nodeId)
+  await a.app.hub.registry.reconcile()
+  t.equal((await alice.request({ type: 'exit' })).code, 203, 'still connected')
+  t.same(
+    alice.frames.filter((f) => f.code === 409),
+    [],
+    'no 409',
+  )
+  t.same(await online(b), ['alice'], 'written back')
+  await alice.close()
+})
