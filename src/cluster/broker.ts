@@ -16,6 +16,11 @@ export type ClusterEvent =
   /** From the broker itself: the subscription was down and is back; events may have been missed. */
   | { kind: 'resync' }
   /**
+   * The sending node could not push `uid` messages it stored (the broker was away): push
+   * `uid`'s connections on the receiving node what they were not pushed (hub.ts catchUp).
+   */
+  | { kind: 'catchup'; uid: string }
+  /**
    * `to` has received (or read) every message from `from` up to `mid`: for `from`'s connections
    * on the receiving node that asked for receipts.
    */

@@ -118,12 +118,23 @@ export class Binder {
     this.options.replies.sendFrame(session, slot, bound)
     session.signalsOn = true
 
-    const { sent, complete } = await this.options.backlog.send(session, uid, reset ? undefined : frame.since, carbons)
+    const replayed = await this.replay(session, uid, reset ? undefined : frame.since, carbons)
+    if (replayed !== null) this.options.logger.info({ session: session.id, uid, replayed }, 'bound')
+  }
+
+  /**
+   * The backlog (what `since` names, or what was never pushed), then the live messages held
+   * meanwhile (Session.hold) that it did not carry, so mids go out in ascending order and
+   * none twice. A bind's answer, and a catch-up after the cluster lost pushes (hub.ts).
+   * Returns how many were replayed, or null when the replay was cut off.
+   */
+  async replay(session: Session, uid: string, since: string | undefined, carbons: boolean): Promise<number | null> {
+    const { sent, complete } = await this.options.backlog.send(session, uid, since, carbons)
     const held = session.takeHeld()
     if (!complete) {
       // Held, they reached no one: they wait for the next bind, announced as offline ones are.
       this.options.pipeline.heldAndCutOff(session, uid, held.filter((live) => live.message.to === uid && !sent.has(live.message.mid)))
-      return
+      return null
     }
     for (const { message: live, data } of held) {
       if (sent.has(live.mid)) continue
@@ -139,6 +150,6 @@ export class Binder {
       this.options.receipts.delivered(live.from, uid, live.mid)
       if (live.read) this.options.receipts.read(live.from, uid, live.mid)
     }
-    this.options.logger.info({ session: session.id, uid, replayed: sent.size }, 'bound')
+    return sent.size
   }
 }

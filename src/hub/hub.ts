@@ -18,6 +18,7 @@ import { FrameHandler } from './frame-handler.js'
 import type { HubMetrics } from './hub-metrics.js'
 import { InFlight } from './in-flight.js'
 import { LocalSessions } from './local-sessions.js'
+import { LostPushes } from './lost-pushes.js'
 import { MessagePipeline, type OfflineEvents, type SendOutcome } from './pipeline.js'
 import { Receipts } from './receipts.js'
 import { Registry } from './registry.js'
@@ -68,9 +69,13 @@ export class Hub {
   private readonly receipts: Receipts
   private readonly typing: Typing
   private readonly watchers: Watchers
+  private readonly binder: Binder
+  private readonly local: LocalSessions
+  private readonly lostPushes: LostPushes
 
   constructor(private readonly options: HubOptions) {
-    const local = new LocalSessions()
+    const local = (this.local = new LocalSessions())
+    this.lostPushes = new LostPushes(options.broker)
     const marks = new DeliveryMarks()
     const replies = new Replies(options.logger, options.metrics)
     this.inFlight = new InFlight(options.logger)
@@ -79,7 +84,7 @@ export class Hub {
     const typing = (this.typing = new Typing({ ...options, fanOut }))
     const watchers = (this.watchers = new Watchers({ ...options, local }))
     const registry = (this.registry = new Registry({ ...options, local, watchers }))
-    this.pipeline = new MessagePipeline({ ...options, local, marks, replies, receipts, fanOut })
+    this.pipeline = new MessagePipeline({ ...options, local, marks, replies, receipts, fanOut, lostPushes: this.lostPushes })
     this.backlog = new BacklogSender({
       store: options.store,
       marks,
@@ -89,7 +94,7 @@ export class Hub {
       stopping: () => registry.closing,
       replayed: (message, uid) => receipts.delivered(message.from, uid, message.mid),
     })
-    const binder = new Binder({ ...options, registry, pipeline: this.pipeline, backlog: this.backlog, replies, receipts })
+    const binder = (this.binder = new Binder({ ...options, registry, pipeline: this.pipeline, backlog: this.backlog, replies, receipts }))
     this.handler = new FrameHandler({
       ...options,
       registry,
@@ -169,6 +174,9 @@ export class Hub {
       case 'resync':
         this.inFlight.track(this.resync())
         return
+      case 'catchup':
+        for (const session of this.local.of(event.uid) ?? []) this.inFlight.track(this.catchUp(session))
+        return
       case 'close':
         this.registry.onClusterClose(event)
         return
@@ -192,12 +200,23 @@ export class Hub {
     this.watchers.refresh(true)
     const bound = this.registry.bound().filter((s) => s.held === null)
     this.options.logger.info({ sessions: bound.length }, 'broker back: catching up missed deliveries')
-    for (const session of bound) await this.backlog.send(session, session.uid!, undefined)
+    for (const session of bound) await this.catchUp(session)
+  }
+
+  /**
+   * Pushes a bound connection what was not pushed to it. Live messages that come meanwhile are
+   * held for after it, as during a bind's replay: mids stay in ascending order, none twice.
+   */
+  private async catchUp(session: Session): Promise<void> {
+    if (session.held !== null || session.closed || session.uid === null) return
+    session.beginHold()
+    await this.binder.replay(session, session.uid, undefined, false)
   }
 
   /** Shutdown: refuse new frames, tell every client, wait for in-flight store work. */
   async shutdown(): Promise<void> {
     this.registry.closing = true
+    this.lostPushes.close()
     await this.inFlight.idle()
     this.registry.closeAll()
   }

@@ -21,6 +21,7 @@ import type { HubMetrics } from './hub-metrics.js'
 import type { LocalSessions } from './local-sessions.js'
 import type { Receipts } from './receipts.js'
 import type { Replies } from './replies.js'
+import type { LostPushes } from './lost-pushes.js'
 import type { Session } from './session.js'
 import { publishNow, publishTurn, storeNow, storeTurn, type Sessions, type StoreTurn } from './send-order.js'
 
@@ -45,6 +46,8 @@ export interface PipelineOptions {
   fanOut: FanOut
   /** WEBHOOK_URL: messages for recipients with no live connection get an outbox event. */
   offlineEvents?: OfflineEvents | undefined
+  /** Pushes to other nodes that failed: their nodes are asked for a catch-up later (lost-pushes.ts). */
+  lostPushes?: LostPushes
 }
 
 /**
@@ -292,6 +295,8 @@ export class MessagePipeline {
     this.options.logger.warn({ err, node, to, mid: message.mid }, 'cross-node push lost: kept for recovery')
     this.setDelivered(to, message.mid, false)
     this.missed(to, message)
+    // Thrown, the publish may not have reached the node: ask it for a catch-up once the broker answers.
+    if (err !== undefined) this.options.lostPushes?.note(node, to)
   }
 
   /**

@@ -158,6 +158,11 @@ export class Session {
     this.held = []
   }
 
+  /** Starts a catch-up replay on a bound connection: live messages are held for after it. */
+  beginHold(): void {
+    this.held ??= []
+  }
+
   /** A frame that arrived while a bind is in flight, processed once it is answered. */
   queue(data: string, slot: number): void {
     this.queued!.push({ data, slot })

@@ -4,8 +4,9 @@
 // their order when presence lookups (before the write, or before the push) answer out of
 // order; a message stored unread while its recipient joined on the other node arrives read;
 // one stored as not pushed while its recipient bound on the other node is pushed there once;
-// and, with a third node, a recipient who moves from the second to it during the write gets
-// the message there live.
+// with a third node, a recipient who moves from the second to it during the write gets the
+// message there live; and a push that failed (the broker stalled) reaches its recipient, who
+// stays connected, by a catch-up once the broker answers.
 import t from 'tap'
 import { within } from '../helpers/eventually.js'
 import { answered, gateCall } from '../helpers/gate.js'
@@ -161,4 +162,31 @@ t.test('a recipient who binds on the other node during the write gets the messag
   t.match(await again.request({ type: 'exit' }), { code: 203 })
   t.same(again.frames, [], 'not pushed again at the next bind')
   await Promise.all([jill.closed, again.close(), ivan.close()])
+})
+
+t.test('a push lost to a stalled broker reaches a recipient who stays connected, by a catch-up', async (t) => {
+  const [a, b] = await twoNodes(t)
+  const stella = await TestClient.bound(a.wsUrl, 'stella')
+  const stan = await TestClient.bound(b.wsUrl, 'stan')
+  // a's first delivery to b fails as a Redis command that timed out does; later ones go.
+  const broker = a.app.cluster.broker
+  const publish = broker.publish.bind(broker)
+  let failed = false
+  broker.publish = async (node, event) => {
+    if (event.kind === 'deliver' && !failed) {
+      failed = true
+      throw new Error('Command timed out')
+    }
+    return publish(node, event)
+  }
+  t.teardown(() => (broker.publish = publish))
+  const { mid } = await stella.request({ type: 'send', touid: 'stan', msg: 'during the stall' })
+  t.match(await within(stan.nextCode(200), 10_000, 'the catch-up'), { msg: 'during the stall', mid, offline: true }, 'pushed without a new bind')
+  t.match(await stan.request({ type: 'exit' }), { code: 203 })
+  t.same(
+    stan.frames.filter((f) => f.code === 200),
+    [],
+    'once',
+  )
+  await Promise.all([stella.close(), stan.close()])
 })
