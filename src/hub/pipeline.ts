@@ -46,8 +46,7 @@ export interface PipelineOptions {
   fanOut: FanOut
   /** WEBHOOK_URL: messages for recipients with no live connection get an outbox event. */
   offlineEvents?: OfflineEvents | undefined
-  /** Pushes to other nodes that failed: their nodes are asked for a catch-up later (lost-pushes.ts). */
-  lostPushes?: LostPushes
+  lostPushes?: LostPushes // failed pushes to other nodes, for a catch-up there later
 }
 
 /**
@@ -295,8 +294,7 @@ export class MessagePipeline {
     this.options.logger.warn({ err, node, to, mid: message.mid }, 'cross-node push lost: kept for recovery')
     this.setDelivered(to, message.mid, false)
     this.missed(to, message)
-    // Thrown, the publish may not have reached the node: ask it for a catch-up once the broker answers.
-    if (err !== undefined) this.options.lostPushes?.note(node, to)
+    if (err !== undefined) this.options.lostPushes?.note(node, to) // a catch-up there, once the broker answers
   }
 
   /**

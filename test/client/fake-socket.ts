@@ -1,6 +1,6 @@
 // A scripted stand-in for a WebSocket, for client behaviour that a real server only shows
 // under rare timing (a message replayed twice, a socket lost before the ack).
-import type { WebSocketLike } from '../../src/client/index.js'
+import { DuetClient, type DuetClientOptions, type WebSocketLike } from '../../src/client/index.js'
 
 export class FakeSocket implements WebSocketLike {
   static readonly instances: FakeSocket[] = []
@@ -64,4 +64,20 @@ export class FakeSocket implements WebSocketLike {
   drop(): void {
     this.close(1006, '')
   }
+}
+
+/** A client for 'bob' on a FakeSocket, bound: its bind answered by a 201 with `reply`'s fields too. */
+export async function boundOnFake(
+  options: Partial<DuetClientOptions> = {},
+  reply: Record<string, unknown> = {},
+): Promise<{ client: DuetClient; socket: FakeSocket }> {
+  const created = FakeSocket.next()
+  const client = new DuetClient({ url: 'ws://test/ws', uid: 'bob', WebSocket: FakeSocket, ...options })
+  const connected = client.connect()
+  const socket = await created
+  socket.open()
+  const [bind] = await socket.sentCount(1)
+  socket.push({ type: 'bind', code: 201, uid: 'bob', mid: '10', ref: bind!.ref, ...reply })
+  await connected
+  return { client, socket }
 }

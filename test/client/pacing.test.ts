@@ -6,21 +6,11 @@ import WebSocket from 'ws'
 import { Code, DuetClient, DuetError, type DuetClientOptions } from '../../src/client/index.js'
 import { startApp } from '../helpers/app.js'
 import { eventually, within } from '../helpers/eventually.js'
-import { FakeSocket } from './fake-socket.js'
+import { boundOnFake, FakeSocket } from './fake-socket.js'
 
 const fast = { initialDelayMs: 1, maxDelayMs: 5 }
 
-async function boundClient(options: Partial<DuetClientOptions>): Promise<{ client: DuetClient; socket: FakeSocket }> {
-  const created = FakeSocket.next()
-  const client = new DuetClient({ url: 'ws://test/ws', uid: 'bob', WebSocket: FakeSocket, reconnect: fast, ...options })
-  const connected = client.connect()
-  const socket = await created
-  socket.open()
-  const [bind] = await socket.sentCount(1)
-  socket.push({ type: 'bind', code: 201, uid: 'bob', mid: '10', ref: bind!.ref })
-  await connected
-  return { client, socket }
-}
+const boundClient = (options: Partial<DuetClientOptions>): ReturnType<typeof boundOnFake> => boundOnFake({ reconnect: fast, ...options })
 
 t.test('frames that waited for the bind go out at the pace, in order', async (t) => {
   const created = FakeSocket.next()
@@ -44,15 +34,8 @@ t.test('frames that waited for the bind go out at the pace, in order', async (t)
 })
 
 t.test('a typing notice that cannot go at once is dropped, not queued', async (t) => {
-  const created = FakeSocket.next()
-  const client = new DuetClient({ url: 'ws://test/ws', uid: 'bob', WebSocket: FakeSocket, features: ['typing'], pacing: { perSecond: 1, burst: 2 } })
+  const { client, socket } = await boundOnFake({ features: ['typing'], pacing: { perSecond: 1, burst: 2 } }, { features: ['typing'] })
   t.teardown(() => client.close())
-  const connected = client.connect()
-  const socket = await created
-  socket.open()
-  const [bind] = await socket.sentCount(1)
-  socket.push({ type: 'bind', code: 201, uid: 'bob', mid: '0', ref: bind!.ref, features: ['typing'] })
-  await connected
   t.equal(client.sendTyping('alice'), true, 'the bucket has one token left after the bind')
   t.equal(client.sendTyping('carol'), false, 'none left: dropped')
   t.same(
@@ -144,15 +127,8 @@ t.test('a bind the server is silent about ends the connection too', async (t) =>
 })
 
 t.test('a typing notice dropped by the pace does not hold back the next keystroke', async (t) => {
-  const created = FakeSocket.next()
-  const client = new DuetClient({ url: 'ws://test/ws', uid: 'bob', WebSocket: FakeSocket, features: ['typing'], pacing: { perSecond: 20, burst: 1 } })
+  const { client, socket } = await boundOnFake({ features: ['typing'], pacing: { perSecond: 20, burst: 1 } }, { features: ['typing'] })
   t.teardown(() => client.close())
-  const connected = client.connect()
-  const socket = await created
-  socket.open()
-  const [bind] = await socket.sentCount(1)
-  socket.push({ type: 'bind', code: 201, uid: 'bob', mid: '0', ref: bind!.ref, features: ['typing'] })
-  await connected
   t.equal(client.sendTyping('alice'), false, 'the bind took the only token')
   // Keystrokes until the bucket has a token again (50 ms at 20/s), well inside typingIntervalMs (3 s).
   await eventually(() => client.sendTyping('alice'), 'a notice once a token is back', 1000)

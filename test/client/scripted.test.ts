@@ -4,21 +4,11 @@
 import t from 'tap'
 import { backoffDelay, DEFAULT_BACKOFF, DuetClient, DuetError, type ChatMessage } from '../../src/client/index.js'
 import { within } from '../helpers/eventually.js'
-import { FakeSocket } from './fake-socket.js'
+import { boundOnFake, FakeSocket } from './fake-socket.js'
 
 const fast = { initialDelayMs: 1, maxDelayMs: 5 }
 
-async function boundClient(since?: string): Promise<{ client: DuetClient; socket: FakeSocket }> {
-  const created = FakeSocket.next()
-  const client = new DuetClient({ url: 'ws://test/ws', uid: 'bob', WebSocket: FakeSocket, reconnect: fast, ...(since ? { since } : {}) })
-  const connected = client.connect()
-  const socket = await created
-  socket.open()
-  const [bind] = await socket.sentCount(1)
-  socket.push({ type: 'bind', code: 201, uid: 'bob', mid: '10', ref: bind!.ref })
-  await connected
-  return { client, socket }
-}
+const boundClient = (since?: string): ReturnType<typeof boundOnFake> => boundOnFake({ reconnect: fast, ...(since ? { since } : {}) })
 
 t.test('backoff grows, caps and jitters within bounds', async (t) => {
   const o = { initialDelayMs: 100, maxDelayMs: 1000, factor: 2, jitter: 0.5 }
