@@ -14,6 +14,7 @@ import { MAX_MID, midBound } from './mid.js'
 import { migrateSqlite } from './migrations/sqlite.js'
 import type { Logger } from '../logger.js'
 import { catchUpConversations, SqliteConversations } from './sqlite-conversations.js'
+import { mergeMids } from './mid-merge.js'
 import { firstOfBoth, prepareStatements, PURGE_CHUNK, toMessage, type SqliteStatements } from './sqlite-statements.js'
 import { sqliteBatchChannel, type SqliteBatchTiming } from './sqlite-batch-channel.js'
 import { SqliteOutbox } from './sqlite-outbox.js'
@@ -253,26 +254,14 @@ export class SqliteMessageStore implements MessageStore {
 
   /**
    * The first `limit` mids above `after` of messages to or from `uid`: a merge of every
-   * conversation's two directions, each read from the pair index a few rows at a time and only
-   * once its next mid is the smallest left. A page reads about `limit` index entries plus a
-   * seek per partner, however the user's messages interleave.
+   * conversation's two directions (mid-merge.ts), each read from the pair index a few rows at a
+   * time and only once its next mid is the smallest left. A page reads about `limit` index
+   * entries plus a seek per partner, however the user's messages interleave.
    */
   private userMids(uid: string, after: bigint, limit: number): number[] {
+    // Sorted by their first mid: a heap already.
     const streams = this.sql.exportFirsts.all({ uid, after }).map((row) => ({ ...row, head: row.first, rows: NO_MIDS, next: 0 }))
-    const mids: number[] = []
-    while (mids.length < limit && streams.length > 0) {
-      let at = 0
-      for (let i = 1; i < streams.length; i++) if (streams[i]!.head < streams[at]!.head) at = i
-      const stream = streams[at]!
-      mids.push(stream.head)
-      if (stream.next === stream.rows.length) {
-        stream.rows = this.sql.sinceMids.all(stream.recipient, stream.sender, BigInt(stream.head), MAX_MID, EXPORT_READ)
-        stream.next = 0
-      }
-      if (stream.next < stream.rows.length) stream.head = stream.rows[stream.next++]!
-      else streams.splice(at, 1)
-    }
-    return mids
+    return mergeMids(streams, (s) => this.sql.sinceMids.all(s.recipient, s.sender, BigInt(s.head), MAX_MID, EXPORT_READ), limit)
   }
 
   async purgeBefore(ts: number, signal?: AbortSignal): Promise<number> {
