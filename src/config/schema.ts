@@ -115,7 +115,7 @@ export const ConfigSchema = Type.Object({
     10_000_000,
     1000,
     'connections from one client address: open WebSockets, connections that have not sent their request (head and body) yet, ' +
-      'and kept-alive ones waiting for their next request (over → upgrade `429`, new connection closed at once)',
+      'and kept-alive ones waiting for their next request, which give way to a new connection (over → upgrade `429`, new connection closed at once)',
   ),
   headersTimeoutMs: integer(
     100,

@@ -26,6 +26,8 @@ export interface PendingConnectionsOptions {
 export class PendingConnections {
   // The settle function of each connection still waiting for its request head.
   private readonly pending = new WeakMap<Socket, () => void>()
+  // Per address, its kept-alive connections waiting for their next request (idle()).
+  private readonly idleByIp = new Map<string, Set<Socket>>()
 
   constructor(
     private readonly server: Server,
@@ -65,27 +67,43 @@ export class PendingConnections {
 
   /** Answered, the connection stays open for the next request: it counts again until that comes. */
   private idle(socket: Socket): void {
-    const { admission, onRefused } = this.options
+    const { admission } = this.options
     if (admission === null || socket.destroyed || this.pending.has(socket)) return
     const ip = socket.remoteAddress ?? ''
+    // At the limit, an idle connection is the one to give up: the client opens another when it needs one.
     if (!admission.openPending(ip)) {
-      onRefused(ip)
       socket.destroy()
       return
     }
+    let idle = this.idleByIp.get(ip)
+    if (idle === undefined) this.idleByIp.set(ip, (idle = new Set()))
+    idle.add(socket)
     const settle = (): void => {
       this.pending.delete(socket)
       socket.off('close', settle)
+      idle.delete(socket)
+      if (idle.size === 0 && this.idleByIp.get(ip) === idle) this.idleByIp.delete(ip)
       admission.settlePending(ip)
     }
     this.pending.set(socket, settle)
     socket.on('close', settle)
   }
 
+  /** Makes room for a new connection from `ip` by closing one of its idle kept-alive ones, if it has one. */
+  private closeIdle(ip: string): boolean {
+    const socket = this.idleByIp.get(ip)?.values().next().value
+    if (socket === undefined) return false
+    this.pending.get(socket)?.()
+    socket.destroy()
+    return true
+  }
+
   private readonly onConnection = (socket: Socket): void => {
     const { admission, headersTimeoutMs, onRefused, onTimedOut } = this.options
     const ip = socket.remoteAddress ?? ''
-    if (admission !== null && !admission.openPending(ip)) {
+    // Many clients behind one address (a school's NAT) keep connections alive between requests:
+    // those give way to a new connection before it is refused.
+    if (admission !== null && !admission.openPending(ip) && !(this.closeIdle(ip) && admission.openPending(ip))) {
       onRefused(ip)
       socket.destroy()
       return

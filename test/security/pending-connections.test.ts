@@ -94,17 +94,26 @@ t.test('a request whose body is still coming counts, and gets 408 after HEADERS_
   t.equal(app.connectionAdmission.pendingFrom('127.0.0.1'), 0, 'no longer counted')
 })
 
-t.test('a connection kept alive after its answer counts while it waits for its next request', async (t) => {
+t.test('a connection kept alive after its answer counts while it waits, and gives way to a new one at the limit', async (t) => {
   const { url, app } = await startApp(t, { maxConnectionsPerIp: 2 })
-  const idle = await halfSentUpgrade(portOf(url), 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+  const port = portOf(url)
+  const reused = await halfSentUpgrade(port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
   await eventually(() => app.connectionAdmission.pendingFrom('127.0.0.1') === 1, 'the idle connection to be counted')
-  const more = [await halfSentUpgrade(portOf(url)), await halfSentUpgrade(portOf(url))]
-  const refused = await halfSentUpgrade(portOf(url))
-  t.equal(await refused.closed, '', 'past the limit (with the idle one counted) a new connection is closed at once')
   // Its next request takes it out of the count; answered, it is back in.
-  idle.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n')
-  t.match(await idle.closed, /HTTP\/1\.1 200 [\s\S]*HTTP\/1\.1 200 /, 'both requests answered')
-  for (const connection of more) connection.socket.destroy()
+  reused.socket.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+  await eventually(() => app.connectionAdmission.pendingFrom('127.0.0.1') === 1, 'counted again after its second answer')
+  const idle = await halfSentUpgrade(port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n')
+  await eventually(() => app.connectionAdmission.pendingFrom('127.0.0.1') === 2, 'both idle ones counted')
+  // Two idle and one half-sent: one past the limit, let in. The next makes an idle one give way.
+  const half = await halfSentUpgrade(port)
+  const next = await halfSentUpgrade(port)
+  t.match(await reused.closed, /HTTP\/1\.1 200 [\s\S]*HTTP\/1\.1 200 /, 'the oldest idle one closed, after both its answers')
+  t.equal(app.connectionAdmission.pendingFrom('127.0.0.1'), 3, 'the new one counted in its place')
+  const another = await halfSentUpgrade(port)
+  await eventually(() => idle.socket.destroyed, 'the other idle one gives way too')
+  const last = await halfSentUpgrade(port)
+  t.equal(await last.closed, '', 'with no idle one left, a new connection past the limit is closed at once')
+  for (const connection of [half, next, another]) connection.socket.destroy()
   await eventually(() => app.connectionAdmission.pendingFrom('127.0.0.1') === 0, 'every connection gone')
 })
 
