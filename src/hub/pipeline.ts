@@ -22,6 +22,7 @@ import type { LocalSessions } from './local-sessions.js'
 import type { Receipts } from './receipts.js'
 import type { Replies } from './replies.js'
 import type { LostPushes } from './lost-pushes.js'
+import type { OfflineEvents } from './offline-events.js'
 import type { Session } from './session.js'
 import { publishNow, publishTurn, storeNow, storeTurn, type Sessions, type StoreTurn } from './send-order.js'
 
@@ -47,21 +48,6 @@ export interface PipelineOptions {
   /** WEBHOOK_URL: messages for recipients with no live connection get an outbox event. */
   offlineEvents?: OfflineEvents | undefined
   lostPushes?: LostPushes // failed pushes to other nodes, for a catch-up there later
-}
-
-/**
- * The offline webhook's side of the pipeline (src/webhook/dispatcher.ts). A message whose
- * recipient has no live connection anywhere, per the lookup before its append, is stored with
- * its event, in one transaction. For WebSocket and server-side sends alike.
- */
-export interface OfflineEvents {
-  /** A message was stored with its event: send it now. */
-  stored(): void
-  /**
-   * A message stored as going to a live connection reached none (the recipient left during
-   * the write): its event is written now, after the message.
-   */
-  missed(message: StoredMessage): void
 }
 
 /** What a send that no connection made gets back (sendFrom). */
